@@ -1,0 +1,135 @@
+"""Images page: what is in the project, import more (in the background), browse thumbnails."""
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from ssl_core import worker
+from ssl_core.archive import ArchiveLimits
+from ssl_core.importer import ImportConfig, last_import_report
+from ssl_core.imagestore import ImageStore
+from ssl_core.labels import current_labels
+from ssl_core.project import Project, default_data_root, valid_project_name
+from ssl_core.thumbnails import contact_sheet
+from ui import session
+from ui.jobs_view import follow_job
+
+SOURCES = {"Built-in digits (scikit-learn)": "digits", "MNIST": "mnist",
+           "Fashion-MNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR-10": "cifar10",
+           "Folder on this machine": "folder", "Upload a .zip": "zip"}
+PER_PAGE = 120
+
+project = session.current_project()
+store = ImageStore(project)
+n_images, shape = store.n_images, store.shape
+gt = store.ground_truth()
+n_labeled = int((current_labels(project.store, n_images) >= 0).sum())
+
+st.title(f"Images · {project.name}")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Images", f"{n_images:,}")
+c2.metric("Stored as", f"{shape[0]}×{shape[1]}×{shape[2]}" if shape else "-")
+c3.metric("Labeled by you", f"{n_labeled:,}")
+c4.metric("Ground-truth classes", len(gt.class_names) if gt.available else "none",
+          help="Ground truth that came with the data is used only to measure accuracy, "
+               "never shown to training as labels.")
+
+
+def _import_form() -> None:
+    choice = st.selectbox("Source", list(SOURCES), key="import_source")
+    kind = SOURCES[choice]
+    params: dict = {"kind": kind}
+    if kind in ("mnist", "fashion-mnist", "kmnist", "cifar10"):
+        params["data_root"] = st.text_input(
+            "Data root", value=str(default_data_root()), key="import_data_root",
+            help="Folder laid out as torchvision does (e.g. <root>/MNIST/raw/*.gz). Missing files "
+                 "are downloaded there when you are online.")
+        params["download"] = st.checkbox("Download missing files", value=True, key="import_dl")
+    elif kind == "folder":
+        params["path"] = st.text_input("Folder path", key="import_folder",
+                                       help="Class subfolders become ground truth; files at the "
+                                            "top level are imported unlabeled.")
+    upload = None
+    if kind == "zip":
+        upload = st.file_uploader("Zip of images", type=["zip"], key="import_zip")
+    target = st.radio("Import into", ["this project", "a new project"], horizontal=True,
+                      key="import_target")
+    new_name = st.text_input("New project name", key="import_new_name") \
+        if target == "a new project" else None
+    size_text, channels = "", None
+    if target == "a new project" or shape is None:
+        size_text = st.text_input("Size HxW (empty: the most common size)", key="import_size")
+        channels = {"most common": None, "grayscale (1)": 1, "colour (3)": 3}[
+            st.selectbox("Channels", ["most common", "grayscale (1)", "colour (3)"],
+                         key="import_channels")]
+    else:
+        st.caption(f"Images are stored as {shape[0]}×{shape[1]}×{shape[2]}, like the rest "
+                   "of this project.")
+    if st.button("Import", type="primary", key="import_go"):
+        _start_import(params, upload, new_name, size_text, channels)
+
+
+def _start_import(params, upload, new_name, size_text, channels) -> None:
+    size = None
+    if size_text.strip():
+        try:
+            size = tuple(int(v) for v in size_text.lower().split("x"))
+            assert len(size) == 2 and all(1 <= v <= 1024 for v in size)
+        except (ValueError, AssertionError):
+            st.error("Size must look like 28x28 (each side 1..1024).")
+            return
+    if new_name is not None and not valid_project_name(new_name):
+        st.error("Project names use letters, digits, '_', '-' or '.' (at most 64 characters).")
+        return
+    if params["kind"] == "folder" and not (params.get("path") or "").strip():
+        st.error("Enter the folder to import.")
+        return
+    if params["kind"] == "zip":
+        limit = ArchiveLimits().max_archive_bytes
+        if upload is None:
+            st.error("Choose a .zip file first.")
+            return
+        if upload.size > limit:
+            st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; the limit is "
+                     f"{limit / 2**20:.0f} MB.")
+            return
+    dest = Project.named(new_name) if new_name else project
+    job_params = {"source": params, "config": ImportConfig(size=size, channels=channels).to_dict()}
+    if upload is not None:
+        dest.uploads_dir.mkdir(parents=True, exist_ok=True)
+        path = dest.uploads_dir / f"{uuid.uuid4().hex}-{upload.name.replace('/', '_')[-80:]}"
+        path.write_bytes(upload.getvalue())
+        job_params["source"]["path"] = str(path)
+        job_params["delete_after"] = str(path)
+    st.session_state["import_job"] = (dest.name, worker.launch(dest, "import", job_params))
+    if new_name:
+        st.session_state["project_name"] = dest.name
+
+
+with st.expander("Import images", expanded=n_images == 0):
+    _import_form()
+
+if st.session_state.get("import_job"):
+    job_project, job_id = st.session_state["import_job"]
+    if job_project == project.name:
+        follow_job(project, job_id, key="import")
+
+report = last_import_report(project)
+if report is not None:
+    with st.expander(f"Last import: {report.imported:,} images from {report.source}"
+                     + (f", {len(report.skipped):,} files skipped" if report.skipped else ""),
+                     expanded=bool(report.skipped)):
+        st.text(report.summary(max_listed=0))
+        if report.skipped:
+            st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
+
+if n_images:
+    pages = max(1, -(-n_images // PER_PAGE))
+    page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key="browse_page") \
+        if pages > 1 else 1
+    start = (page - 1) * PER_PAGE
+    stop = min(n_images, start + PER_PAGE)
+    st.image(contact_sheet(store.images()[start:stop], cols=20),
+             caption=f"Images {start:,}–{stop - 1:,}")
+else:
+    st.info("This project has no images yet: import some above.")

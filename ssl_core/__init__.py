@@ -1,0 +1,1 @@
+"""ssl_core: the Streamlit-free core library of Latentlab (data loading, embeddings, labels)."""

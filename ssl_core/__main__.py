@@ -1,0 +1,108 @@
+"""Command line: `python -m ssl_core <command>`. Run with --help for the commands.
+
+    import         import images into a project and print the import report
+    export-labels  write the project's current labels as CSV
+    label / undo   label images from scripts (the same transactional writes as the app)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .archive import ArchiveLimits
+from .importer import ImportConfig, import_source
+from .images import ImageLimits
+from .project import Project
+from .sources import SOURCE_KINDS, SourceError, SourceSpec
+from .store import StoreError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("size is HxW, e.g. 28x28") from None
+    if not (1 <= h <= 1024 and 1 <= w <= 1024):
+        raise argparse.ArgumentTypeError("height and width must lie in 1..1024")
+    return h, w
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ssl_core", description="Latentlab core tools")
+    sub = p.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="import images into a project")
+    imp.add_argument("--source", required=True, choices=SOURCE_KINDS)
+    imp.add_argument("--project", required=True, help="project folder (created if missing)")
+    imp.add_argument("--data-root", help="data root for mnist/fashion-mnist/kmnist/cifar10")
+    imp.add_argument("--path", help="folder or .zip for the folder/zip sources")
+    imp.add_argument("--no-download", action="store_true", help="never download missing files")
+    imp.add_argument("--size", type=_size, help="store images as HxW (default: most common)")
+    imp.add_argument("--channels", type=int, choices=(1, 3), help="default: most common")
+    imp.add_argument("--max-files", type=int, default=ImportConfig.max_files)
+    imp.add_argument("--max-pixels", type=int, default=ImageLimits.max_pixels)
+    imp.add_argument("--max-archive-mb", type=int, default=ArchiveLimits.max_archive_bytes >> 20)
+    exp = sub.add_parser("export-labels", help="write current labels to a CSV file")
+    exp.add_argument("--project", required=True)
+    exp.add_argument("--out", required=True)
+    lab = sub.add_parser("label", help="label images (creates the class if needed)")
+    lab.add_argument("--project", required=True)
+    lab.add_argument("--ids", required=True, help="comma-separated image ids")
+    lab.add_argument("--label", required=True, help="class name")
+    lab.add_argument("--user", default="cli")
+    und = sub.add_parser("undo", help="undo the user's last label action")
+    und.add_argument("--project", required=True)
+    und.add_argument("--user", default="cli")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (SourceError, StoreError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _import(args) -> int:
+    spec = SourceSpec(args.source, path=args.path, data_root=args.data_root,
+                      download=not args.no_download)
+    config = ImportConfig(size=args.size, channels=args.channels, max_files=args.max_files,
+                          image_limits=ImageLimits(max_pixels=args.max_pixels),
+                          archive_limits=ArchiveLimits(max_archive_bytes=args.max_archive_mb << 20))
+    report = import_source(Project.create(args.project), spec, config)
+    print(report.summary(max_listed=50))
+    return 0 if report.imported else 1
+
+
+def _export(args) -> int:
+    from .export import export_labels
+
+    n = export_labels(Project.open(args.project), args.out)
+    print(f"wrote {n:,} labels to {args.out}")
+    return 0
+
+
+def _label(args) -> int:
+    from .labels import add_class, set_labels
+
+    project = Project.open(args.project)
+    cls = add_class(project.store, args.label)
+    ids = [int(v) for v in args.ids.split(",") if v.strip()]
+    result = set_labels(project.store, ids, cls.id, user=args.user)
+    print(f"labeled {result.n_images} images as {cls.name!r} (action {result.action_id})")
+    return 0
+
+
+def _undo(args) -> int:
+    from .labels import undo_last
+
+    result = undo_last(Project.open(args.project).store, user=args.user)
+    print("nothing to undo" if result is None else f"undid: {result.n_images} images restored")
+    return 0
+
+
+_COMMANDS = {"import": _import, "export-labels": _export, "label": _label, "undo": _undo}
+
+if __name__ == "__main__":
+    sys.exit(main())

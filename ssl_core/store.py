@@ -1,0 +1,193 @@
+"""The project store: one SQLite database per project, opened the same way by every process.
+
+Why SQLite in WAL mode: the Streamlit app (one thread per browser session), background workers
+and command-line tools all read and write the same project at once. WAL lets readers go on
+while one writer commits; `BEGIN IMMEDIATE` takes the write lock up front so two writers queue
+(busy_timeout) instead of failing half-way; `synchronous=FULL` makes a committed label survive
+a killed process and a power cut. Every SQL statement in the project is parameterised.
+
+This module owns the connection settings and the schema. What lives in the tables is read and
+written by `labels.py` (classes and the label event log), `jobs.py` (background jobs),
+`imagestore.py` (image metadata) and `runs.py` (training runs and metrics).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another writer's lock before failing
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- One row per imported image; id is the row index in images.npy and never changes.
+CREATE TABLE IF NOT EXISTS images (
+    id     INTEGER PRIMARY KEY,
+    name   TEXT NOT NULL,               -- file name / dataset index the image came from
+    source TEXT NOT NULL,               -- which import brought it (e.g. 'mnist', 'zip:photos.zip')
+    gt     INTEGER,                     -- ground truth (gt_classes.id) for evaluation only, NULL = none
+    split  TEXT NOT NULL CHECK (split IN ('train', 'test'))  -- fixed evaluation split
+);
+CREATE TABLE IF NOT EXISTS gt_classes (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+-- The user's classes (distinct from ground truth: the user names and orders them).
+CREATE TABLE IF NOT EXISTS classes (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    color      TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+-- One row per user action (label a selection, clear, undo); uuid makes retries idempotent.
+CREATE TABLE IF NOT EXISTS actions (
+    id     INTEGER PRIMARY KEY,
+    uuid   TEXT NOT NULL UNIQUE,
+    kind   TEXT NOT NULL CHECK (kind IN ('label', 'clear', 'undo')),
+    user   TEXT NOT NULL,
+    ts     REAL NOT NULL,
+    undoes INTEGER REFERENCES actions(id)
+);
+-- Append-only label log; current labels are derived from it (last event per image wins).
+CREATE TABLE IF NOT EXISTS label_events (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    action_id INTEGER NOT NULL REFERENCES actions(id),
+    image_id  INTEGER NOT NULL,
+    class_id  INTEGER REFERENCES classes(id),   -- NULL = label cleared
+    user      TEXT NOT NULL,
+    ts        REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS label_events_by_image ON label_events (image_id, seq);
+CREATE INDEX IF NOT EXISTS label_events_by_action ON label_events (action_id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id               INTEGER PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    params           TEXT NOT NULL,      -- JSON
+    status           TEXT NOT NULL,      -- jobs.JobStatus
+    progress         REAL NOT NULL DEFAULT 0,
+    message          TEXT NOT NULL DEFAULT '',
+    error            TEXT,
+    result           TEXT,               -- JSON
+    pid              INTEGER,            -- informational only: liveness comes from heartbeat_at
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    heartbeat_at     REAL,
+    finished_at      REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS runs (
+    id         INTEGER PRIMARY KEY,
+    job_id     INTEGER REFERENCES jobs(id),
+    method     TEXT NOT NULL,
+    config     TEXT NOT NULL,            -- JSON
+    n_labels   INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    summary    TEXT                      -- JSON: accuracies, intervals, model path
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step   INTEGER NOT NULL,
+    name   TEXT NOT NULL,
+    value  REAL NOT NULL,
+    ts     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
+CREATE TABLE IF NOT EXISTS imports (
+    id     INTEGER PRIMARY KEY,
+    ts     REAL NOT NULL,
+    source TEXT NOT NULL,
+    report TEXT NOT NULL                 -- JSON ImportReport
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """The project database cannot be opened or written (read-only folder, disk full, ...)."""
+
+
+class Store:
+    """Connections to one project database. Cheap to create; safe to share between threads
+    because every operation opens its own short-lived connection."""
+
+    def __init__(self, db_path: str | Path):
+        self.db_path = Path(db_path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None)  # autocommit: we issue BEGIN ourselves
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open project database {self.db_path}: {err}") from err
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads (WAL gives a consistent snapshot per statement)."""
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction holding the write lock from the start; committed on normal exit,
+        rolled back on any exception, so a killed or failing writer leaves nothing half-done."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            raise StoreError(_explain(err, self.db_path)) from err
+        finally:
+            conn.close()
+
+    def initialise(self) -> None:
+        """Create the schema (idempotent)."""
+        conn = self._connect()
+        try:
+            conn.executescript(_SCHEMA)  # every statement is idempotent (IF NOT EXISTS)
+        except sqlite3.OperationalError as err:
+            raise StoreError(_explain(err, self.db_path)) from err
+        finally:
+            conn.close()
+        with self.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        with self.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _explain(err: sqlite3.OperationalError, path: Path) -> str:
+    text = str(err)
+    if "readonly" in text or "read-only" in text:
+        return f"the project folder {path.parent} is read-only: nothing was written ({text})"
+    if "disk" in text and "full" in text:
+        return f"the disk holding {path.parent} is full: nothing was written ({text})"
+    if "locked" in text:
+        return f"the project database is busy (another writer held it for too long): {text}"
+    return f"project database error in {path}: {text}"

@@ -1,0 +1,63 @@
+"""Shared fixtures. Every test gets its own LATENTLAB_HOME, so no test touches real projects.
+
+`require()` is how a test says it needs a component (Chromium, the shared datasets): missing
+locally it skips, missing in CI (CI=true) it fails, so CI can never pass by skipping."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+sys.path.insert(0, str(REPO))
+
+from ssl_core.importer import import_source  # noqa: E402
+from ssl_core.project import Project  # noqa: E402
+from ssl_core.sources import SourceSpec  # noqa: E402
+
+
+def require(condition: bool, what: str) -> None:
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"{what} is missing, and CI must provide it")
+        pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(autouse=True)
+def latentlab_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "latentlab-home"
+    monkeypatch.setenv("LATENTLAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project.create(tmp_path / "project")
+
+
+@pytest.fixture
+def digits_project(project) -> Project:
+    import_source(project, SourceSpec("digits"))
+    return project
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The publishers' MNIST / Fashion-MNIST files (read-only), beside the repository."""
+    root = Path(os.environ.get("LATENTLAB_TEST_DATA", REPO.parent / "shared" / "data"))
+    require((root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file(),
+            f"the MNIST files under {root}")
+    return root
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """Environment for worker processes that may run the test job kinds (tests/job_fixtures.py)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), env.get("PYTHONPATH", "")])
+    env["LATENTLAB_JOB_PLUGINS"] = "job_fixtures"
+    env.update(extra)
+    return env

@@ -1,0 +1,60 @@
+"""Session state in one place: which project this browser session works on, and who the user is.
+
+On the very first start there is no project: the built-in digits (1,797 images bundled with
+scikit-learn) are imported into a project called 'digits' so the app opens on something
+useful, offline. That import takes about a second, so it runs inline; every other import is a
+background job (see pages/data.py)."""
+from __future__ import annotations
+
+import getpass
+
+import streamlit as st
+
+from ssl_core.importer import import_source
+from ssl_core.imagestore import ImageStore
+from ssl_core.project import Project, list_projects
+from ssl_core.sources import SourceSpec
+
+DEFAULT_PROJECT = "digits"
+
+
+def _bootstrap() -> list[Project]:
+    projects = list_projects()
+    if not projects:
+        with st.spinner("First start: importing the built-in digits dataset..."):
+            project = Project.named(DEFAULT_PROJECT)
+            if ImageStore(project).n_images == 0:
+                import_source(project, SourceSpec("digits"))
+        projects = list_projects()
+    return projects
+
+
+def init() -> None:
+    """Idempotent per rerun: defaults for every session key the pages use."""
+    st.session_state.setdefault("user", getpass.getuser())
+    st.session_state.setdefault("project_name", None)
+
+
+def current_project() -> Project:
+    projects = {p.name: p for p in _bootstrap()}
+    name = st.session_state.get("project_name")
+    if name not in projects:
+        name = DEFAULT_PROJECT if DEFAULT_PROJECT in projects else next(iter(projects))
+        st.session_state["project_name"] = name
+    return projects[name]
+
+
+def sidebar(project: Project) -> None:
+    names = [p.name for p in list_projects()]
+    with st.sidebar:
+        st.selectbox("Project", names, index=names.index(project.name), key="project_picker",
+                     on_change=_switch_project)
+        store = ImageStore(project)
+        shape = store.shape
+        st.caption(f"{store.n_images:,} images" + (f" · {shape[0]}×{shape[1]}×{shape[2]}"
+                                                    if shape else ""))
+        st.text_input("Your name (recorded with each label)", key="user")
+
+
+def _switch_project() -> None:
+    st.session_state["project_name"] = st.session_state["project_picker"]
