@@ -79,9 +79,9 @@ class ImportReport:
             lines.append(f"{self.n_with_ground_truth:,} come with ground truth in "
                          f"{len(self.ground_truth_classes)} classes (kept for evaluation only).")
         if self.skipped:
-            lines.append(f"Skipped {len(self.skipped):,} files:")
+            lines.append(f"Skipped {len(self.skipped):,} files" + (":" if max_listed else "."))
             lines += [f"  {s['path']}: {s['reason']}" for s in self.skipped[:max_listed]]
-            if len(self.skipped) > max_listed:
+            if max_listed and len(self.skipped) > max_listed:
                 lines.append(f"  ... and {len(self.skipped) - max_listed:,} more")
         if self.imported == 0:
             lines.append("No image could be imported.")
