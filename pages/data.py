@@ -102,8 +102,8 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
         job_params["source"]["path"] = str(path)
         job_params["delete_after"] = str(path)
     st.session_state["import_job"] = (dest.name, worker.launch(dest, "import", job_params))
-    if new_name:
-        st.session_state["project_name"] = dest.name
+    st.session_state["project_name"] = dest.name
+    st.rerun()  # show the job's progress (and the new project, if one was created)
 
 
 with st.expander("Import images", expanded=n_images == 0):

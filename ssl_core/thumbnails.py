@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 
-def upscale_factor(height: int, target: int = 48) -> int:
+def upscale_factor(height: int, target: int = 56) -> int:
     """Integer nearest-neighbour factor that brings tiny images (8x8 digits) to a visible size."""
     return max(1, target // max(1, height))
 

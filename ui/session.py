@@ -47,8 +47,8 @@ def current_project() -> Project:
 def sidebar(project: Project) -> None:
     names = [p.name for p in list_projects()]
     with st.sidebar:
-        st.selectbox("Project", names, index=names.index(project.name), key="project_picker",
-                     on_change=_switch_project)
+        st.session_state["project_picker"] = project.name  # follow switches made by pages
+        st.selectbox("Project", names, key="project_picker", on_change=_switch_project)
         store = ImageStore(project)
         shape = store.shape
         st.caption(f"{store.n_images:,} images" + (f" · {shape[0]}×{shape[1]}×{shape[2]}"
