@@ -205,10 +205,3 @@ def label_history(store: Store, limit: int = 50) -> list[dict]:
             "FROM actions a ORDER BY a.id DESC LIMIT ?", (limit,)).fetchall()
     return [dict(r) for r in rows]
 
-
-def label_events_frame_rows(store: Store) -> list[sqlite3.Row]:
-    """Every label event in order (for export and audit)."""
-    with store.read() as conn:
-        return conn.execute(
-            "SELECT e.seq, e.action_id, e.image_id, c.name AS class_name, e.user, e.ts "
-            "FROM label_events e LEFT JOIN classes c ON c.id = e.class_id ORDER BY e.seq").fetchall()

@@ -18,6 +18,7 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ def load_idx_dataset(key: str, root: str | Path, download: bool = True,
             progress(0.5 + 0.1 * i, f"reading {path.name}")
         try:
             parts[name] = parse_idx(_read_maybe_gz(path), expect_images="images" in name)
-        except (OSError, ValueError, EOFError) as err:
+        except (OSError, ValueError, EOFError, zlib.error) as err:
             raise DatasetUnavailable(f"{path} is damaged ({err}); delete it to download it again, "
                                      f"or replace it with the publisher's file") from err
     train_x, train_y, test_x, test_y = (parts[n] for n in IDX_FILES)
@@ -182,11 +183,15 @@ def _cifar_members(root: Path) -> dict[str, tuple[bytes, bool]] | None:
     tarball = root / "cifar-10-python.tar.gz"
     if tarball.is_file():
         out = {}
-        with tarfile.open(tarball, "r:gz") as tar:  # read members in memory: nothing extracted
-            for member in tar.getmembers():
-                base = Path(member.name).name
-                if member.isfile() and base in _CIFAR_TRAIN + ["test_batch"]:
-                    out[base] = (tar.extractfile(member).read(), False)
+        try:
+            with tarfile.open(tarball, "r:gz") as tar:  # read members in memory: nothing extracted
+                for member in tar.getmembers():
+                    base = Path(member.name).name
+                    if member.isfile() and base in _CIFAR_TRAIN + ["test_batch"]:
+                        out[base] = (tar.extractfile(member).read(), False)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise DatasetUnavailable(f"{tarball} is damaged ({err}); delete it to download it "
+                                     f"again, or replace it with the publisher's file") from err
         return out if len(out) == 6 else None
     return None
 

@@ -8,7 +8,8 @@ a killed process and a power cut. Every SQL statement in the project is paramete
 
 This module owns the connection settings and the schema. What lives in the tables is read and
 written by `labels.py` (classes and the label event log), `jobs.py` (background jobs),
-`imagestore.py` (image metadata) and `runs.py` (training runs and metrics).
+`imagestore.py` (image metadata), `runs.py` (training runs and metrics) and `importer.py`
+(import reports).
 """
 from __future__ import annotations
 
