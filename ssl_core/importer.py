@@ -105,11 +105,12 @@ def import_source(project: Project, spec: SourceSpec, config: ImportConfig = Imp
         pixels = _conform_arrays(data.images, shape)
         names, gt, is_test, class_names = data.names, data.gt, data.is_test, data.class_names
         progress(0.6, f"writing {len(pixels):,} images")
-        _append(project, store, spec.label, pixels, names, gt, is_test, class_names, report)
+        _append(project, store, spec.label, pixels, names, gt, is_test, class_names, report, t0)
     else:
         report.skipped += [asdict(s) for s in data.skipped]
-        _import_files(project, store, spec.label, data, config, fixed, report, progress)
-    report.seconds = time.perf_counter() - t0
+        _import_files(project, store, spec.label, data, config, fixed, report, progress, t0)
+    if not report.imported:  # otherwise _append timed it when it saved the report
+        report.seconds = time.perf_counter() - t0
     progress(1.0, f"imported {report.imported:,} images")
     return report
 
@@ -127,7 +128,7 @@ def _conform_arrays(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarr
     return out
 
 
-def _import_files(project, store, label, data: FileData, config, fixed, report, progress):
+def _import_files(project, store, label, data: FileData, config, fixed, report, progress, t0):
     items = data.items
     if not items:
         return
@@ -176,12 +177,12 @@ def _import_files(project, store, label, data: FileData, config, fixed, report, 
     progress(0.85, f"writing {len(kept):,} images")
     _append(project, store, label, pixels[keep], [it.name for it in kept],
             np.array([it.gt for it in kept], np.int64), np.array([it.is_test for it in kept], bool),
-            data.class_names, report)
+            data.class_names, report, t0)
 
 
 def _append(project: Project, store: ImageStore, source_label: str, pixels: np.ndarray,
             names: list[str], gt: np.ndarray, is_test: np.ndarray, class_names: list[str],
-            report: ImportReport) -> None:
+            report: ImportReport, t0: float) -> None:
     """Append `pixels` (n, H, W, C) to images.npy and their rows to the database."""
     n_new = len(pixels)
     report.size, report.channels = tuple(pixels.shape[1:3]), int(pixels.shape[3])
@@ -195,7 +196,8 @@ def _append(project: Project, store: ImageStore, source_label: str, pixels: np.n
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                     shape=(n_old + n_new, *pixels.shape[1:]))
     for start in range(0, n_old, _COPY_CHUNK):
-        out[start:start + _COPY_CHUNK] = old[start:start + _COPY_CHUNK]
+        stop = min(start + _COPY_CHUNK, n_old)  # never past the old rows into the new ones
+        out[start:stop] = old[start:stop]
     out[n_old:] = pixels
     out.flush()
     del out
@@ -215,6 +217,7 @@ def _append(project: Project, store: ImageStore, source_label: str, pixels: np.n
             ((n_old + i, names[i], source_label, gt_ids[gt[i]] if gt[i] >= 0 else None,
               "test" if is_test[i] else "train") for i in range(n_new)))
         report.imported, report.first_id = n_new, n_old
+        report.seconds = time.perf_counter() - t0  # saved below, so timed now
         conn.execute("INSERT INTO imports (ts, source, report) VALUES (?, ?, ?)",
                      (time.time(), source_label, json.dumps(asdict(report))))
 

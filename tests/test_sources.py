@@ -378,7 +378,8 @@ def kmnist_mirror(tmp_path, monkeypatch):
     served = write_gz_files(tmp_path / "mirror", files)
     handler = functools.partial(_QuietHandler, directory=str(tmp_path / "mirror"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     resources = [(name, hashlib.md5(blob).hexdigest()) for name, blob in served.items()]
     monkeypatch.setattr(tvd.KMNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
@@ -594,10 +595,12 @@ def test_zip_slip_members_are_skipped_and_nothing_is_written(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     z = make_zip(work / "evil.zip", [("../evil.png", b"e"), ("/abs.png", b"a"),
-                                     ("ok/../../escape.png", b"x"), ("cat/1.png", b"c")])
+                                     ("ok/../../escape.png", b"x"), ("cat/1.png", b"c"),
+                                     ("dog/2.png", b"d")])
     parent_before = tree_snapshot(tmp_path.parent)
     data = load_source(SourceSpec("zip", path=str(z)))
-    assert [it.name for it in data.items] == ["cat/1.png"]
+    assert [it.name for it in data.items] == ["cat/1.png", "dog/2.png"]
+    assert data.class_names == ["cat", "dog"]
     skipped = {s.path: s.reason for s in data.skipped}
     assert set(skipped) == {"../evil.png", "/abs.png", "ok/../../escape.png"}
     assert "absolute" in skipped["/abs.png"] and ".." in skipped["../evil.png"]
