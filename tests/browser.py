@@ -75,10 +75,11 @@ def chromium_page(width: int = 1400, height: int = 1000):
 
 
 def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
-    """Streamlit shows a running indicator while a script runs; wait for the app to settle."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    """Wait until Streamlit reports its script as finished (the stApp element carries the
+    script state). After a click, wait for the content it brings too: the state can still
+    read 'notRunning' for a moment before the rerun starts."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                           timeout=timeout_ms)
 
 
 def screenshot(page, name: str) -> Path:
