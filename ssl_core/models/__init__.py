@@ -1,0 +1,1 @@
+"""The semi-supervised methods, as sklearn-style estimators (fit(X, y) with -1 = unlabeled)."""

@@ -1,0 +1,127 @@
+"""What every Latentlab estimator shares: label encoding, pixel conversion, save/load.
+
+Conventions (scikit-learn's): `__init__` only stores parameters; `fit(X, y)` returns self; what
+is learned ends in `_`; y uses -1 for unlabeled images. X is always the project's pixel array,
+(N, H, W, C) uint8, so any estimator can be fed straight from `ImageStore.images()`.
+
+A saved model is a folder with `config.json` (method, config, classes, input shape) and
+`weights.pt` (state_dicts and tensors only), loaded with `torch.load(weights_only=True)`, so a
+checkpoint cannot run code when opened.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A saved model that cannot be loaded (wrong method, damaged, or not a safe checkpoint)."""
+
+
+def to_tensor(X: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) float32 in [0, 1]."""
+    X = np.asarray(X)
+    if X.ndim != 4 or X.dtype != np.uint8:
+        raise ValueError(f"expected images as (N, H, W, C) uint8, got {X.shape} {X.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(X)).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y with arbitrary class values and -1 for unlabeled -> (codes 0..K-1 or -1, classes)."""
+    y = np.asarray(y).astype(np.int64)
+    classes = np.unique(y[y >= 0])
+    codes = np.full(len(y), -1, np.int64)
+    codes[y >= 0] = np.searchsorted(classes, y[y >= 0])
+    return codes, classes
+
+
+def check_labels(codes: np.ndarray, min_classes: int = 2) -> None:
+    n_classes = len(np.unique(codes[codes >= 0]))
+    if n_classes < min_classes:
+        raise ValueError(f"need labels of at least {min_classes} classes to train a classifier, "
+                         f"got {n_classes}: label some images of another class first")
+
+
+class SSLEstimator:
+    """Base class. Subclasses set `method` and `Config`, implement `_fit` and `predict_proba`,
+    and list their torch modules / extra tensors in `_state()` / `_set_state()`."""
+    method: ClassVar[str] = "base"
+    Config: ClassVar[type] = object
+
+    def __init__(self, config: Any = None, random_state: int = 0):
+        self.config = config if config is not None else self.Config()
+        self.random_state = random_state
+
+    # -- sklearn-style API -------------------------------------------------------------
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        return float((self.predict(X) == np.asarray(y)).mean())
+
+    def get_params(self) -> dict[str, Any]:
+        return {"config": self.config, "random_state": self.random_state}
+
+    # -- persistence -------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_VERSION, "method": self.method,
+                "config": dataclasses.asdict(self.config), "random_state": self.random_state,
+                "classes": [int(c) for c in self.classes_],
+                "input_shape": [int(v) for v in self.input_shape_]}
+        tmp = folder / "weights.pt.tmp"
+        torch.save(self._state(), tmp)
+        tmp.replace(folder / "weights.pt")
+        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "SSLEstimator":
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError) as err:
+            raise ModelFileError(f"{folder} holds no readable config.json: {err}") from err
+        if meta.get("method") != cls.method:
+            raise ModelFileError(f"{folder} holds a {meta.get('method')!r} model, not {cls.method!r}")
+        try:
+            state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+            raise ModelFileError(f"refused to load {folder / 'weights.pt'}: not a plain "
+                                 f"weights file ({type(err).__name__}: {err})") from err
+        model = cls(_build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
+        model.classes_ = np.array(meta["classes"], np.int64)
+        model.input_shape_ = tuple(meta["input_shape"])
+        model._set_state(state, meta)
+        return model
+
+
+def _build_config(config_cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a (possibly nested) config dataclass from its asdict() form; JSON turned
+    tuples into lists, so fields whose default is a tuple get tuples back."""
+    kwargs = {}
+    for f in dataclasses.fields(config_cls):
+        if f.name not in values:
+            continue
+        v = values[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default) and isinstance(v, dict):
+            v = _build_config(type(default), v)
+        elif isinstance(default, tuple) and isinstance(v, list):
+            v = tuple(v)
+        kwargs[f.name] = v
+    return config_cls(**kwargs)
