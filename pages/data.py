@@ -22,7 +22,7 @@ PER_PAGE = 120
 project = session.current_project()
 store = ImageStore(project)
 n_images, shape = store.n_images, store.shape
-gt = store.ground_truth()
+gt_classes = store.ground_truth_classes()
 n_labeled = int((current_labels(project.store, n_images) >= 0).sum())
 
 st.title(f"Images · {project.name}")
@@ -30,7 +30,7 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Images", f"{n_images:,}")
 c2.metric("Stored as", f"{shape[0]}×{shape[1]}×{shape[2]}" if shape else "-")
 c3.metric("Labeled by you", f"{n_labeled:,}")
-c4.metric("Ground-truth classes", len(gt.class_names) if gt.available else "none",
+c4.metric("Ground-truth classes", len(gt_classes) if gt_classes else "none",
           help="Ground truth that came with the data is used only to measure accuracy, "
                "never shown to training as labels.")
 

@@ -60,6 +60,13 @@ class ImageStore:
         with self.project.store.read() as conn:
             return [r[0] for r in conn.execute("SELECT source FROM images ORDER BY id")]
 
+    def ground_truth_classes(self) -> list[str]:
+        """Names of the ground-truth classes, [] when no image has ground truth (cheap)."""
+        with self.project.store.read() as conn:
+            if conn.execute("SELECT 1 FROM images WHERE gt IS NOT NULL LIMIT 1").fetchone() is None:
+                return []
+            return [r[0] for r in conn.execute("SELECT name FROM gt_classes ORDER BY id")]
+
     def ground_truth(self) -> GroundTruth:
         """For evaluation only: never pass these labels to a model's fit()."""
         with self.project.store.read() as conn:

@@ -85,6 +85,19 @@ class TrainTask(Protocol):
 Callback = Callable[[TrainProgress], Any]
 
 
+class NetOptimiserState:
+    """Mixin for tasks made of `net`, `opt` and `sched`: their checkpoint state."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(),
+                "sched": self.sched.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -385,3 +385,20 @@ def test_import_job_returns_the_report(project, tmp_path):
     assert tuple(result["size"]) == (6, 6) and result["channels"] == 1
     assert ImageStore(project).images().shape == (2, 6, 6, 1)
     assert ctx.calls and ctx.calls[-1][0] == 1.0
+
+
+def test_ground_truth_classes_is_empty_without_ground_truth(project, tmp_path):
+    from PIL import Image
+
+    from ssl_core.importer import import_source as run_import
+    from ssl_core.imagestore import ImageStore
+    from ssl_core.sources import SourceSpec as Spec
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        Image.new("L", (6, 6), 40 * i).save(flat / f"{i}.png")
+    run_import(project, Spec("folder", path=str(flat)))
+    assert ImageStore(project).ground_truth_classes() == []
+    run_import(project, Spec("digits"))
+    assert ImageStore(project).ground_truth_classes() == [str(d) for d in range(10)]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..trainer import Callback, Trainer, TrainerConfig, resolve_device
+from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
 from .base import SSLEstimator, check_labels, encode_labels, to_tensor
 from .nets import SmallCNN, random_affine
 
@@ -35,7 +35,7 @@ class ClassifierConfig:
     label_smoothing: float = 0.1      # limits memorising wrong pseudo-labels
 
 
-class ClassifierTask:
+class ClassifierTask(NetOptimiserState):
     """TrainTask: weighted cross-entropy on augmented images; zero-weight images are skipped."""
 
     def __init__(self, net: SmallCNN, x: torch.Tensor, targets: np.ndarray, weights: np.ndarray,
@@ -78,15 +78,6 @@ class ClassifierTask:
             return {}
         pred = predict_logits(self.net, self.val[0], self.device).argmax(1).numpy()
         return {"val_accuracy": float((pred == self.val[1]).mean())}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(),
-                "sched": self.sched.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
 
 
 @torch.no_grad()

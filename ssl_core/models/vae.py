@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trainer import Callback, Trainer, TrainerConfig, resolve_device
+from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
 from .base import SSLEstimator, to_tensor
 
 
@@ -64,7 +64,7 @@ class VAENet(nn.Module):
         return rec, beta * kl
 
 
-class _VAETask:
+class _VAETask(NetOptimiserState):
     def __init__(self, net: VAENet, x: torch.Tensor, cfg: VAEConfig, epochs: float, device):
         self.net, self.x, self.cfg, self.device = net, x, cfg, device
         self.batch = min(cfg.batch_size, len(x))
@@ -89,15 +89,6 @@ class _VAETask:
 
     def evaluate(self) -> dict[str, float]:
         return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(),
-                "sched": self.sched.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
 
 
 class VAE(SSLEstimator):
