@@ -1,0 +1,1 @@
+"""Prototype semi-supervised learning engine (research copy, not the product)."""
