@@ -48,9 +48,8 @@ class ImageStore:
     @property
     def shape(self) -> tuple[int, int, int] | None:
         """(H, W, C) of every image, or None before the first import."""
-        if self.n_images == 0:
-            return None
-        return tuple(self.images().shape[1:])
+        images = self.images()  # one row count, not two
+        return tuple(images.shape[1:]) if len(images) else None
 
     def names(self) -> list[str]:
         with self.project.store.read() as conn:
