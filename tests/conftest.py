@@ -61,3 +61,14 @@ def worker_env(**extra: str) -> dict[str, str]:
     env["LATENTLAB_JOB_PLUGINS"] = "job_fixtures"
     env.update(extra)
     return env
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under root (files and folders) with its size and mtime."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            snap[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return snap
