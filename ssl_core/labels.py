@@ -1,10 +1,16 @@
-"""Classes and labels: an append-only event log from which current labels are derived.
+"""Labels: an append-only event log from which current labels are derived.
 
-Every user action (label a selection, clear it, undo) is one row in `actions` plus one event per
-image in `label_events`, all written in one transaction before the caller returns — so when the
-UI confirms a label it is already on disk. Current labels are "the last event per image"; undo
-appends the events that restore what the action overwrote, so history is never rewritten.
-Actions carry a client-chosen uuid: retrying a write whose reply was lost records it once.
+Every user action (label a selection, clear it, merge or delete classes, undo) is one row in
+`actions` plus one event per image in `label_events`, all written in one transaction before the
+caller returns — so when the UI confirms a label it is already on disk. Current labels are "the
+last event per image"; undo appends the events that restore what the action overwrote, so
+history is never rewritten. Actions carry a client-chosen uuid: retrying a write whose reply
+was lost records it once.
+
+Merging classes and deleting a class are label actions too: they relabel (or clear) every image
+of the class through this log, and hide the class (see classes.py), so one undo gives the
+images their labels back and shows the class again. The class list itself (add, rename,
+colour, validation) lives in classes.py and is re-exported here for existing callers.
 """
 from __future__ import annotations
 
@@ -16,23 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .classes import (MAX_CLASS_NAME, PALETTE, LabelClass, LabelError, add_class, hide_classes,
+                      list_classes, live_class_ids, rename_class, require_live, restore_classes,
+                      set_class_color)
 from .store import Store
 
-# Distinct, colour-blind-friendly defaults (Okabe-Ito, then Tableau) for new classes.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD", "#FF9896")
-MAX_CLASS_NAME = 80
-
-
-class LabelError(ValueError):
-    """A label request that cannot be carried out (unknown class, bad name, empty selection)."""
-
-
-@dataclass(frozen=True)
-class LabelClass:
-    id: int
-    name: str
-    color: str
+__all__ = ["MAX_CLASS_NAME", "PALETTE", "ActionResult", "LabelClass", "LabelError", "add_class",
+           "current_labels", "delete_class", "label_history", "list_classes", "merge_classes",
+           "rename_class", "set_class_color", "set_labels", "undo_last"]
+UNDOABLE = ("label", "clear", "merge", "delete_class")
 
 
 @dataclass(frozen=True)
@@ -41,46 +39,6 @@ class ActionResult:
     kind: str
     n_images: int        # images the action wrote an event for
     duplicate: bool      # True when this uuid had been recorded before (nothing new written)
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(str(name).split())
-    if not cleaned:
-        raise LabelError("a class name cannot be empty")
-    if len(cleaned) > MAX_CLASS_NAME:
-        raise LabelError(f"a class name can have at most {MAX_CLASS_NAME} characters")
-    return cleaned
-
-
-def add_class(store: Store, name: str, color: str | None = None) -> LabelClass:
-    """Create a class, or return the existing one with that name."""
-    name = _clean_name(name)
-    with store.write() as conn:
-        row = conn.execute("SELECT id, name, color FROM classes WHERE name = ?", (name,)).fetchone()
-        if row:
-            return LabelClass(row["id"], row["name"], row["color"])
-        n = conn.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
-        color = color or PALETTE[n % len(PALETTE)]
-        cur = conn.execute("INSERT INTO classes (name, color, created_at) VALUES (?, ?, ?)",
-                           (name, color, time.time()))
-        return LabelClass(cur.lastrowid, name, color)
-
-
-def list_classes(store: Store) -> list[LabelClass]:
-    with store.read() as conn:
-        rows = conn.execute("SELECT id, name, color FROM classes ORDER BY id").fetchall()
-    return [LabelClass(r["id"], r["name"], r["color"]) for r in rows]
-
-
-def rename_class(store: Store, class_id: int, new_name: str) -> None:
-    new_name = _clean_name(new_name)
-    try:
-        with store.write() as conn:
-            if conn.execute("UPDATE classes SET name = ? WHERE id = ?",
-                            (new_name, class_id)).rowcount != 1:
-                raise LabelError(f"no class with id {class_id}")
-    except sqlite3.IntegrityError as err:
-        raise LabelError(f"a class named {new_name!r} already exists") from err
 
 
 def _record_action(conn: sqlite3.Connection, kind: str, user: str, action_uuid: str,
@@ -92,6 +50,25 @@ def _record_action(conn: sqlite3.Connection, kind: str, user: str, action_uuid: 
     cur = conn.execute("INSERT INTO actions (uuid, kind, user, ts, undoes) VALUES (?, ?, ?, ?, ?)",
                        (action_uuid, kind, user, time.time(), undoes))
     return cur.lastrowid, False
+
+
+def _recorded(conn: sqlite3.Connection, action_uuid: str) -> ActionResult | None:
+    """What an already-recorded action did, so a retry returns it instead of acting again
+    (checked before validation: a retried merge must not fail because its sources are gone)."""
+    row = conn.execute("SELECT id, kind, (SELECT COUNT(*) FROM label_events e "
+                       "WHERE e.action_id = a.id) AS n FROM actions a WHERE uuid = ?",
+                       (action_uuid,)).fetchone()
+    return ActionResult(row["id"], row["kind"], row["n"], True) if row else None
+
+
+def _append_events(conn: sqlite3.Connection, action_id: int, user: str,
+                   changes: Iterable[tuple[int, int | None]]) -> int:
+    """One label event per (image id, class id or None); returns how many."""
+    now = time.time()
+    rows = [(action_id, image_id, class_id, user, now) for image_id, class_id in changes]
+    conn.executemany("INSERT INTO label_events (action_id, image_id, class_id, user, ts) "
+                     "VALUES (?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def _n_images(conn: sqlite3.Connection) -> int:
@@ -108,26 +85,69 @@ def set_labels(store: Store, image_ids: Iterable[int], class_id: int | None, *,
     if not ids:
         raise LabelError("nothing is selected: select some images first")
     action_uuid = action_uuid or uuidlib.uuid4().hex
+    kind = "label" if class_id is not None else "clear"
     with store.write() as conn:
+        if (done := _recorded(conn, action_uuid)) is not None:
+            return done
         n = _n_images(conn)
         if ids[0] < 0 or ids[-1] >= n:
             raise LabelError(f"image ids must lie in 0..{n - 1}")
-        if class_id is not None and conn.execute(
-                "SELECT 1 FROM classes WHERE id = ?", (class_id,)).fetchone() is None:
-            raise LabelError(f"no class with id {class_id}")
-        action_id, duplicate = _record_action(
-            conn, "label" if class_id is not None else "clear", user, action_uuid)
-        if duplicate:
-            count = conn.execute("SELECT COUNT(*) FROM label_events WHERE action_id = ?",
-                                 (action_id,)).fetchone()[0]
-            return ActionResult(action_id, "label", count, True)
+        if class_id is not None:
+            require_live(conn, class_id)
+        action_id, _ = _record_action(conn, kind, user, action_uuid)
         current = _current_for(conn, ids)
-        changed = [i for i in ids if current.get(i) != class_id]
-        now = time.time()
-        conn.executemany(
-            "INSERT INTO label_events (action_id, image_id, class_id, user, ts) VALUES (?, ?, ?, ?, ?)",
-            [(action_id, i, class_id, user, now) for i in changed])
-    return ActionResult(action_id, "label" if class_id is not None else "clear", len(changed), False)
+        written = _append_events(conn, action_id, user,
+                                 [(i, class_id) for i in ids if current.get(i) != class_id])
+    return ActionResult(action_id, kind, written, False)
+
+
+def merge_classes(store: Store, source_ids: Iterable[int], target_id: int, user: str = "local",
+                  action_uuid: str | None = None) -> ActionResult:
+    """Relabel every image that currently carries a source class with the target, and hide the
+    source classes, as ONE undoable action: undo gives those images their source labels back
+    (where nobody relabeled them since) and shows the source classes again."""
+    sources = sorted({int(c) for c in source_ids})
+    if not sources:
+        raise LabelError("choose at least one class to merge")
+    if int(target_id) in sources:
+        raise LabelError("a class cannot be merged into itself")
+    action_uuid = action_uuid or uuidlib.uuid4().hex
+    with store.write() as conn:
+        if (done := _recorded(conn, action_uuid)) is not None:
+            return done
+        for class_id in [*sources, target_id]:
+            require_live(conn, class_id)
+        action_id, _ = _record_action(conn, "merge", user, action_uuid)
+        images = _images_labeled(conn, sources)
+        written = _append_events(conn, action_id, user, [(i, int(target_id)) for i in images])
+        hide_classes(conn, sources, action_id)
+    return ActionResult(action_id, "merge", written, False)
+
+
+def delete_class(store: Store, class_id: int, user: str = "local",
+                 action_uuid: str | None = None) -> ActionResult:
+    """Clear the label of every image of this class and hide the class, as ONE undoable action
+    (undo restores both)."""
+    action_uuid = action_uuid or uuidlib.uuid4().hex
+    with store.write() as conn:
+        if (done := _recorded(conn, action_uuid)) is not None:
+            return done
+        require_live(conn, class_id)
+        action_id, _ = _record_action(conn, "delete_class", user, action_uuid)
+        images = _images_labeled(conn, [int(class_id)])
+        written = _append_events(conn, action_id, user, [(i, None) for i in images])
+        hide_classes(conn, [class_id], action_id)
+    return ActionResult(action_id, "delete_class", written, False)
+
+
+def _images_labeled(conn: sqlite3.Connection, class_ids: list[int]) -> list[int]:
+    """Images whose current label is one of these classes, ascending."""
+    marks = ",".join("?" * len(class_ids))
+    # The inner query keeps the last event per image (SQLite's bare columns beside MAX).
+    rows = conn.execute(f"SELECT image_id FROM (SELECT image_id, class_id, MAX(seq) "
+                        f"FROM label_events GROUP BY image_id) WHERE class_id IN ({marks}) "
+                        f"ORDER BY image_id", class_ids).fetchall()
+    return [r["image_id"] for r in rows]
 
 
 def _current_for(conn: sqlite3.Connection, ids: list[int]) -> dict[int, int | None]:
@@ -152,35 +172,42 @@ def current_labels(store: Store, n_images: int | None = None) -> np.ndarray:
             n_images = _n_images(conn)
         rows = conn.execute("SELECT image_id, class_id, MAX(seq) FROM label_events "
                             "GROUP BY image_id").fetchall()
+        live = live_class_ids(conn)
     labels = np.full(n_images, -1, dtype=np.int64)
     for r in rows:
-        if r["class_id"] is not None and r["image_id"] < n_images:
+        # a label of a hidden class cannot normally be current (hiding clears or moves them),
+        # but a reader must never see one: it would name a class list_classes does not show
+        if r["class_id"] in live and r["image_id"] < n_images:
             labels[r["image_id"]] = r["class_id"]
     return labels
 
 
 def undo_last(store: Store, *, user: str = "local", action_uuid: str | None = None
               ) -> ActionResult | None:
-    """Undo this user's most recent label/clear action that is not undone yet.
+    """Undo this user's most recent label/clear/merge/delete action that is not undone yet.
 
     Each image goes back to the label it had before the action, but only where it still carries
-    the label the action gave it, so an undo never overwrites someone else's later work.
-    Returns None when there is nothing to undo."""
+    the label the action gave it, so an undo never overwrites someone else's later work. Classes
+    the action hid are shown again first; an image whose earlier class has been deleted since
+    (by another action) goes back to unlabeled. Returns None when there is nothing to undo."""
     action_uuid = action_uuid or uuidlib.uuid4().hex
     with store.write() as conn:
         prior = conn.execute("SELECT id FROM actions WHERE uuid = ?", (action_uuid,)).fetchone()
         if prior:
             return ActionResult(prior["id"], "undo", 0, True)
+        marks = ",".join("?" * len(UNDOABLE))
         target = conn.execute(
-            "SELECT a.id FROM actions a WHERE a.user = ? AND a.kind IN ('label', 'clear') "
+            f"SELECT a.id FROM actions a WHERE a.user = ? AND a.kind IN ({marks}) "
             "AND NOT EXISTS (SELECT 1 FROM actions u WHERE u.undoes = a.id) "
-            "ORDER BY a.id DESC LIMIT 1", (user,)).fetchone()
+            "ORDER BY a.id DESC LIMIT 1", (user, *UNDOABLE)).fetchone()
         if target is None:
             return None
         target_id = target["id"]
         events = conn.execute("SELECT seq, image_id, class_id FROM label_events WHERE action_id = ?",
                               (target_id,)).fetchall()
         action_id, _ = _record_action(conn, "undo", user, action_uuid, undoes=target_id)
+        restore_classes(conn, target_id)
+        live = live_class_ids(conn)
         current = _current_for(conn, [e["image_id"] for e in events])
         restore = []
         for e in events:
@@ -188,11 +215,12 @@ def undo_last(store: Store, *, user: str = "local", action_uuid: str | None = No
                 continue  # relabeled since by someone else: leave their label
             before = conn.execute("SELECT class_id FROM label_events WHERE image_id = ? AND seq < ? "
                                   "ORDER BY seq DESC LIMIT 1", (e["image_id"], e["seq"])).fetchone()
-            restore.append((action_id, e["image_id"], before["class_id"] if before else None,
-                            user, time.time()))
-        conn.executemany("INSERT INTO label_events (action_id, image_id, class_id, user, ts) "
-                         "VALUES (?, ?, ?, ?, ?)", restore)
-    return ActionResult(action_id, "undo", len(restore), False)
+            previous = before["class_id"] if before else None
+            previous = previous if previous in live else None
+            if previous != e["class_id"]:
+                restore.append((e["image_id"], previous))
+        written = _append_events(conn, action_id, user, restore)
+    return ActionResult(action_id, "undo", written, False)
 
 
 def label_history(store: Store, limit: int = 50) -> list[dict]:

@@ -6,10 +6,11 @@ while one writer commits; `BEGIN IMMEDIATE` takes the write lock up front so two
 (busy_timeout) instead of failing half-way; `synchronous=FULL` makes a committed label survive
 a killed process and a power cut. Every SQL statement in the project is parameterised.
 
-This module owns the connection settings and the schema. What lives in the tables is read and
-written by `labels.py` (classes and the label event log), `jobs.py` (background jobs),
-`imagestore.py` (image metadata), `runs.py` (training runs and metrics) and `importer.py`
-(import reports).
+This module owns the connection settings, the schema and its upgrades (a database written by
+an older version is migrated in one transaction on first use). What lives in the tables is read
+and written by `classes.py` (the class list), `labels.py` (the label event log), `jobs.py`
+(background jobs), `imagestore.py` (image metadata), `runs.py` (training runs and metrics)
+and `importer.py` (import reports).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: classes can be hidden (merged/deleted); merge and delete_class actions
 BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another writer's lock before failing
 
 _SCHEMA = """
@@ -38,22 +39,9 @@ CREATE TABLE IF NOT EXISTS gt_classes (
     id   INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
 );
--- The user's classes (distinct from ground truth: the user names and orders them).
-CREATE TABLE IF NOT EXISTS classes (
-    id         INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL UNIQUE,
-    color      TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
--- One row per user action (label a selection, clear, undo); uuid makes retries idempotent.
-CREATE TABLE IF NOT EXISTS actions (
-    id     INTEGER PRIMARY KEY,
-    uuid   TEXT NOT NULL UNIQUE,
-    kind   TEXT NOT NULL CHECK (kind IN ('label', 'clear', 'undo')),
-    user   TEXT NOT NULL,
-    ts     REAL NOT NULL,
-    undoes INTEGER REFERENCES actions(id)
-);
+CREATE TABLE IF NOT EXISTS {classes}
+{live_name_index}
+CREATE TABLE IF NOT EXISTS {actions}
 -- Append-only label log; current labels are derived from it (last event per image wins).
 CREATE TABLE IF NOT EXISTS label_events (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,6 +95,60 @@ CREATE TABLE IF NOT EXISTS imports (
 );
 """
 
+# The user's classes (distinct from ground truth: the user names and orders them). A merged or
+# deleted class is hidden, not removed: label events and undo still refer to it, and undoing
+# the merge/delete action (deleted_by) shows it again.
+_CLASSES = """{name} (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    color      TEXT NOT NULL,              -- '#rrggbb'
+    created_at REAL NOT NULL,
+    deleted_at REAL,                       -- NULL = live
+    deleted_by INTEGER REFERENCES actions(id)  -- the merge/delete action that hid it
+);"""
+# One row per user action (label a selection, clear, undo, merge or delete classes); the
+# client-chosen uuid makes retries idempotent.
+_ACTIONS = """{name} (
+    id     INTEGER PRIMARY KEY,
+    uuid   TEXT NOT NULL UNIQUE,
+    kind   TEXT NOT NULL CHECK (kind IN ('label', 'clear', 'undo', 'merge', 'delete_class')),
+    user   TEXT NOT NULL,
+    ts     REAL NOT NULL,
+    undoes INTEGER REFERENCES actions(id)
+);"""
+# Class names are unique, ignoring (ASCII) case, among live classes only: a deleted "cat"
+# does not block a new one. classes.py also compares with str.casefold (beyond ASCII).
+_LIVE_NAME_INDEX = """CREATE UNIQUE INDEX IF NOT EXISTS classes_live_name
+    ON classes (name COLLATE NOCASE) WHERE deleted_at IS NULL;"""
+_SCHEMA = _SCHEMA.format(classes=_CLASSES.format(name="classes"), live_name_index=_LIVE_NAME_INDEX,
+                         actions=_ACTIONS.format(name="actions"))
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Version 1 had UNIQUE(name) over all classes, case-sensitive, and no hidden classes; its
+    actions allowed only label/clear/undo. SQLite cannot alter constraints, so both tables are
+    rebuilt (the documented create-copy-drop-rename procedure, foreign keys off meanwhile).
+    Names equal but for case get their id appended so the new live-name index can be built."""
+    conn.execute("CREATE TABLE classes_v2 " + _CLASSES.format(name=""))
+    seen: set[str] = set()
+    rows = conn.execute("SELECT id, name, color, created_at FROM classes ORDER BY id").fetchall()
+    for row in rows:
+        name = row["name"] if row["name"].lower() not in seen else f"{row['name']} ({row['id']})"
+        seen.add(name.lower())
+        conn.execute("INSERT INTO classes_v2 (id, name, color, created_at) VALUES (?, ?, ?, ?)",
+                     (row["id"], name, row["color"], row["created_at"]))
+    conn.execute("DROP TABLE classes")
+    conn.execute("ALTER TABLE classes_v2 RENAME TO classes")
+    conn.execute(_LIVE_NAME_INDEX)
+    conn.execute("CREATE TABLE actions_v2 " + _ACTIONS.format(name=""))
+    conn.execute("INSERT INTO actions_v2 (id, uuid, kind, user, ts, undoes) "
+                 "SELECT id, uuid, kind, user, ts, undoes FROM actions")
+    conn.execute("DROP TABLE actions")
+    conn.execute("ALTER TABLE actions_v2 RENAME TO actions")
+
+
+_MIGRATIONS = {1: _v1_to_v2}  # from version k to k + 1
+
 
 class StoreError(RuntimeError):
     """The project database cannot be opened or written (read-only folder, disk full, ...)."""
@@ -118,6 +160,7 @@ class Store:
 
     def __init__(self, db_path: str | Path):
         self.db_path = Path(db_path)
+        self._upgraded = False  # checked once per Store: projects opened without initialise()
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -135,6 +178,11 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads (WAL gives a consistent snapshot per statement)."""
+        if not self._upgraded:
+            try:
+                self.upgrade()
+            except StoreError:
+                pass  # e.g. a read-only folder: reads of what version 1 had still work
         conn = self._connect()
         try:
             yield conn
@@ -145,6 +193,8 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One transaction holding the write lock from the start; committed on normal exit,
         rolled back on any exception, so a killed or failing writer leaves nothing half-done."""
+        if not self._upgraded:
+            self.upgrade()
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -160,7 +210,8 @@ class Store:
             conn.close()
 
     def initialise(self) -> None:
-        """Create the schema (idempotent)."""
+        """Create the schema, or bring an older one up to date (idempotent)."""
+        self.upgrade()
         conn = self._connect()
         try:
             conn.executescript(_SCHEMA)  # every statement is idempotent (IF NOT EXISTS)
@@ -172,6 +223,36 @@ class Store:
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
 
+    def upgrade(self) -> None:
+        """Migrate a database written by an older version to SCHEMA_VERSION, in one transaction
+        (a crash leaves the old version intact; two processes upgrading at once queue on the
+        write lock and the second finds nothing to do). No-op for a new, empty database."""
+        conn = self._connect()
+        try:
+            if (_version(conn) or SCHEMA_VERSION) >= SCHEMA_VERSION:
+                self._upgraded = True
+                return
+            conn.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = _version(conn)
+                while version < SCHEMA_VERSION:
+                    _MIGRATIONS[version](conn)
+                    version += 1
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (str(version),))
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise StoreError(f"upgrading {self.db_path} broke a reference: not applied")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._upgraded = True
+        except sqlite3.OperationalError as err:
+            raise StoreError(_explain(err, self.db_path)) from err
+        finally:
+            conn.close()
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         with self.read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -181,6 +262,15 @@ class Store:
         with self.write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The schema version recorded in the database; None before it is initialised."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                    ).fetchone() is None:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row["value"]) if row else None
 
 
 def _explain(err: sqlite3.OperationalError, path: Path) -> str:
