@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from .archive import ArchiveLimits, Skipped
+from .archive import ArchiveLimits
 from .imagestore import ImageStore
 from .images import ImageError, ImageLimits, decode_image, probe_image
 from .project import Project

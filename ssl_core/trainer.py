@@ -48,6 +48,7 @@ class TrainProgress:
     metrics: dict[str, float] = field(default_factory=dict)  # from the last evaluation
     stopped_by: str = ""                # 'epochs', 'budget', 'callback'
     fit_steps: int = 0                  # steps taken in this fit, for the ETA's rate
+    stage: str = ""                     # set by multi-stage estimators, e.g. 'graph', 'cnn 1/2'
 
     @property
     def fraction(self) -> float:

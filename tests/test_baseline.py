@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from ssl_core.models.base import ModelFileError, encode_labels, to_tensor
-from ssl_core.models.classifier import ClassifierConfig, SupervisedBaseline
+from ssl_core.models.baseline import BaselineConfig, SupervisedBaseline
+from ssl_core.models.classifier import ClassifierConfig
 from ssl_core.models.nets import SmallCNN, random_affine
 
-FAST = ClassifierConfig(width=(8, 16, 16), hidden=16, min_steps=60)
+FAST = BaselineConfig(classifier=ClassifierConfig(width=(8, 16, 16), hidden=16, min_steps=60))
 
 
 def blobs(n_per_class=40, seed=0):

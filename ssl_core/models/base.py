@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+
+from ..trainer import Callback, TrainProgress
+from ..validation import Accuracy
 
 FORMAT_VERSION = 1
 
@@ -40,6 +45,53 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes = np.full(len(y), -1, np.int64)
     codes[y >= 0] = np.searchsorted(classes, y[y >= 0])
     return codes, classes
+
+
+class Budget:
+    """Wall-clock budget of one fit, shared by its stages; `left()` is inf without a budget."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def left(self) -> float:
+        return float("inf") if self.seconds is None else self.seconds - self.elapsed()
+
+    def share(self, fraction: float, reserve_s: float = 0.0, floor_s: float = 1.0) -> float | None:
+        """`fraction` of what is left after keeping `reserve_s` back (None without a budget)."""
+        if self.seconds is None:
+            return None
+        return max(floor_s, (self.left() - reserve_s) * fraction)
+
+
+def report_stage(callbacks: Iterable[Callback], stage: str, done: int, total: int,
+                 elapsed_s: float, metrics: dict[str, float] | None = None) -> None:
+    """Tell progress callbacks that a stage of a multi-stage fit began or ended. A callback may
+    raise (e.g. the worker's Cancelled) to stop the fit between stages."""
+    progress = TrainProgress(step=done, total_steps=total, elapsed_s=elapsed_s,
+                             metrics=dict(metrics or {}), stage=stage, fit_steps=max(done, 1))
+    for cb in callbacks:
+        cb(progress)
+
+
+def staged(callbacks: Iterable[Callback], stage: str) -> list[Callback]:
+    """Wrap callbacks so every TrainProgress they see carries `stage` (e.g. 'cnn 1/2')."""
+    def wrap(cb: Callback) -> Callback:
+        def with_stage(progress: TrainProgress):
+            progress.stage = stage
+            return cb(progress)
+        return with_stage
+    return [wrap(cb) for cb in callbacks]
+
+
+def softmax_np(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of (N, K) scores."""
+    z = scores / temperature
+    z = np.exp(z - z.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
 
 
 def check_labels(codes: np.ndarray, min_classes: int = 2) -> None:
@@ -83,6 +135,9 @@ class SSLEstimator:
                 "config": dataclasses.asdict(self.config), "random_state": self.random_state,
                 "classes": [int(c) for c in self.classes_],
                 "input_shape": [int(v) for v in self.input_shape_]}
+        validation = getattr(self, "validation_", None)
+        if validation is not None:
+            meta["validation"] = validation.to_dict()
         tmp = folder / "weights.pt.tmp"
         torch.save(self._state(), tmp)
         tmp.replace(folder / "weights.pt")
@@ -106,6 +161,8 @@ class SSLEstimator:
         model = cls(_build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
         model.classes_ = np.array(meta["classes"], np.int64)
         model.input_shape_ = tuple(meta["input_shape"])
+        if "validation" in meta:
+            model.validation_ = Accuracy(**meta["validation"])
         model._set_state(state, meta)
         return model
 
@@ -119,6 +176,8 @@ def _build_config(config_cls: type, values: dict[str, Any]) -> Any:
             continue
         v = values[f.name]
         default = f.default if f.default is not dataclasses.MISSING else None
+        if f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         if dataclasses.is_dataclass(default) and isinstance(v, dict):
             v = _build_config(type(default), v)
         elif isinstance(default, tuple) and isinstance(v, list):

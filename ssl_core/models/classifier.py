@@ -1,5 +1,5 @@
-"""The classifier family: a small CNN trained on (possibly weighted, possibly pseudo-) labels,
-and the supervised-only baseline built from it.
+"""Training and inference for every classifier network (SmallCNN, the MLPs of mlp_nets) on
+(possibly weighted, possibly pseudo-) labels.
 
 `train_classifier` is shared: the baseline calls it with the user's labels only; the
 semi-supervised pipeline calls it with confident pseudo-labels for the unlabeled images as
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..schedules import BudgetSchedule
 from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
-from .base import SSLEstimator, check_labels, encode_labels, to_tensor
 from .nets import SmallCNN, random_affine
 
 
@@ -36,11 +35,13 @@ class ClassifierConfig:
 
 
 class ClassifierTask(NetOptimiserState):
-    """TrainTask: weighted cross-entropy on augmented images; zero-weight images are skipped."""
+    """TrainTask: weighted cross-entropy on augmented images; zero-weight images are skipped.
+    The learning rate follows a one-cycle schedule over steps or the time budget, whichever
+    runs out first, so a budget-cut run still ends annealed."""
 
     def __init__(self, net: SmallCNN, x: torch.Tensor, targets: np.ndarray, weights: np.ndarray,
                  cfg: ClassifierConfig, epochs: float, val: tuple[torch.Tensor, np.ndarray] | None,
-                 device: torch.device, seed: int):
+                 device: torch.device, seed: int, budget_s: float | None = None):
         self.net, self.x, self.cfg, self.val, self.device = net, x, cfg, val, device
         self.keep = np.flatnonzero(weights > 0)                  # (M,) ids that train
         self.targets = torch.from_numpy(targets.astype(np.int64))
@@ -49,9 +50,7 @@ class ClassifierTask(NetOptimiserState):
         self.steps_per_epoch = max(1, len(self.keep) // self.batch)
         self.total_steps = max(cfg.min_steps, int(epochs * self.steps_per_epoch))
         self.opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=cfg.lr,
-                                                         total_steps=self.total_steps + 1,
-                                                         pct_start=0.15)
+        self.sched = BudgetSchedule(self.opt, cfg.lr, self.total_steps, budget_s)
         self.gen = torch.Generator().manual_seed(seed)
 
     def epoch_size(self) -> int:
@@ -84,11 +83,23 @@ class ClassifierTask(NetOptimiserState):
 def predict_logits(net: SmallCNN, x: torch.Tensor, device: torch.device | None = None,
                    batch: int = 2048) -> torch.Tensor:
     """x (N, C, H, W) float -> (N, K) logits on the CPU."""
+    return forward_all(net, x, device, batch)[0]
+
+
+@torch.no_grad()
+def forward_all(net: SmallCNN, x: torch.Tensor, device: torch.device | None = None,
+                batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass: x (N, C, H, W) -> logits (N, K) and embeddings (N, hidden), on the CPU."""
     net.eval()
     device = device or next(net.parameters()).device
-    out = [net(x[s:s + batch].to(device).contiguous(memory_format=torch.channels_last)).cpu()
-           for s in range(0, len(x), batch)]
-    return torch.cat(out) if out else torch.zeros(0, net.head.out_features)
+    logits, embeddings = [], []
+    for s in range(0, len(x), batch):
+        h = net.embedding(x[s:s + batch].to(device).contiguous(memory_format=torch.channels_last))
+        embeddings.append(h.cpu())
+        logits.append(net.head(h).cpu())
+    if not logits:
+        return torch.zeros(0, net.head.out_features), torch.zeros(0, net.head.in_features)
+    return torch.cat(logits), torch.cat(embeddings)
 
 
 def train_classifier(x: torch.Tensor, targets: np.ndarray, weights: np.ndarray, n_classes: int,
@@ -100,39 +111,9 @@ def train_classifier(x: torch.Tensor, targets: np.ndarray, weights: np.ndarray, 
     torch.manual_seed(trainer.seed)
     net = (net or SmallCNN(x.shape[1], n_classes, cfg.width, cfg.hidden)).to(device)
     net = net.to(memory_format=torch.channels_last)
-    task = ClassifierTask(net, x, targets, weights, cfg, cfg.epochs, val, device, trainer.seed)
+    task = ClassifierTask(net, x, targets, weights, cfg, cfg.epochs, val, device, trainer.seed,
+                          budget_s=trainer.time_budget_s)
     epochs = task.total_steps / task.steps_per_epoch
     Trainer(replace(trainer, max_epochs=epochs), callbacks).fit(task)
     net.eval()
     return net
-
-
-class SupervisedBaseline(SSLEstimator):
-    """The same CNN and augmentation as the semi-supervised pipeline, trained on the labeled
-    images only: what the app compares against to show what the unlabeled images buy."""
-    method = "baseline"
-    Config = ClassifierConfig
-
-    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
-            time_budget_s: float | None = None) -> "SupervisedBaseline":
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        self.input_shape_ = tuple(np.asarray(X).shape[1:])
-        keep = np.flatnonzero(codes >= 0)
-        x = to_tensor(np.asarray(X)[keep])                       # (L, C, H, W)
-        trainer = TrainerConfig(time_budget_s=time_budget_s, seed=self.random_state)
-        self.net_ = train_classifier(x, codes[keep], np.ones(len(keep)), len(self.classes_),
-                                     self.config, trainer, callbacks)
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return torch.softmax(predict_logits(self.net_, to_tensor(X)), 1).numpy()
-
-    def _state(self) -> dict[str, Any]:
-        return {"net": self.net_.state_dict()}
-
-    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        c = self.config
-        self.net_ = SmallCNN(self.input_shape_[2], len(self.classes_), c.width, c.hidden)
-        self.net_.load_state_dict(state["net"])
-        self.net_.eval()

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
 from .base import SSLEstimator, to_tensor
+from .features import deskew
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class VAEConfig:
     batch_size: int = 256                 # large batches: better CPU throughput
     lr: float = 2e-3                      # Adam, one-cycle schedule
     beta: float = 1.0                     # weight of the KL term (1 = the ELBO)
+    deskew: bool = False                  # model deskewed images: +1.7 points of latent-graph
+                                          # accuracy on MNIST, but hurts 8x8 digits
 
 
 class VAENet(nn.Module):
@@ -101,7 +104,7 @@ class VAE(SSLEstimator):
             time_budget_s: float | None = None, warm_start: bool = False) -> "VAE":
         X = np.asarray(X)
         self.input_shape_ = tuple(X.shape[1:])
-        x = to_tensor(X).flatten(1)                                    # (N, D)
+        x = self._inputs(X)                                            # (N, D)
         device = resolve_device()
         torch.manual_seed(self.random_state)
         if not (warm_start and hasattr(self, "net_")):
@@ -115,10 +118,17 @@ class VAE(SSLEstimator):
             self.classes_ = np.zeros(0, np.int64)
         return self
 
+    def _inputs(self, X: np.ndarray) -> torch.Tensor:
+        """(N, H, W, C) uint8 -> (N, D) float in [0, 1], deskewed when configured."""
+        x = to_tensor(np.asarray(X))
+        if self.config.deskew:
+            x = deskew(x).clamp(0, 1)
+        return x.flatten(1)
+
     @torch.no_grad()
     def transform(self, X: np.ndarray, batch: int = 8192) -> np.ndarray:
         """Posterior means: (N, H, W, C) uint8 -> (N, latent_dim) float32."""
-        out = [self.net_.encode(to_tensor(X[s:s + batch]).flatten(1))[0]
+        out = [self.net_.encode(self._inputs(X[s:s + batch]))[0]
                for s in range(0, len(X), batch)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.config.latent_dim), np.float32)
 
@@ -140,8 +150,11 @@ class VAE(SSLEstimator):
 
     def fit_class_regions(self, X: np.ndarray, y: np.ndarray) -> "VAE":
         """Remember each class's latent mean and covariance (y = -1 ignored), for sampling."""
-        z = self.transform(np.asarray(X)[y >= 0])
-        labels = np.asarray(y)[y >= 0]
+        y = np.asarray(y)
+        return self.set_class_regions(self.transform(np.asarray(X)[y >= 0]), y[y >= 0])
+
+    def set_class_regions(self, z: np.ndarray, labels: np.ndarray) -> "VAE":
+        """Same from latents z (N, latent_dim) already computed and their labels (N,)."""
         self.classes_ = np.unique(labels)
         self.class_means_ = np.stack([z[labels == c].mean(0) for c in self.classes_])
         self.class_covs_ = np.stack([np.cov(z[labels == c].T) + 1e-3 * np.eye(z.shape[1])

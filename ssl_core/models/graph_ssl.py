@@ -1,0 +1,203 @@
+"""GraphClassifier: deskew -> PCA -> exact kNN graph over ALL images -> label propagation.
+
+The first stage of the default pipeline and a method in its own right. On MNIST with 10 labels
+per class it labels all 70,000 images at 98.3-98.6% in ~25 s on two cores (engine research),
+where a classifier trained on the 100 labels alone reaches 82-95%. Transductive: the graph holds
+every image given to `fit`; new images are classified by a kNN vote over the fitted nodes.
+
+Which propagator (Poisson or Laplace learning) is chosen on the user's labels only: a stratified
+hold-out of them on big graphs, 5-fold cross-validation on small ones (where it is cheap and a
+single hold-out of 1 image per class is too noisy). The accuracy of that choice, with its
+Wilson interval and the number of labeled images behind it, is `validation_`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..trainer import Callback, use_all_cores
+from ..validation import Accuracy, accuracy, stratified_folds, stratified_holdout
+from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stage, softmax_np, to_tensor
+from .features import flat_features
+from .graph import PROPAGATORS, knn, knn_graph, knn_query
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    deskew: bool = True             # shear-normalising lifts the MNIST graph from 96.7% to 98.4%
+    n_components: int = 50         # PCA dims: 30-100 within 0.1 point; 50 keeps kNN ~12 s at 70k
+    n_neighbors: int = 0           # 0 = auto: 10 (k=10 beat 20 by 0.5 on MNIST), 5 below small_data
+    propagation: str = "auto"      # 'poisson' | 'laplace' | 'auto' (chosen on the labeled images)
+    max_iter: int = 500            # Poisson iterations: 500 within 0.01 point of 1,000 on MNIST
+    val_fraction: float = 0.2      # hold-out share of each class's labels on big graphs
+    small_data: int = 5000         # below this many images: k=5 and 5-fold cross-validation
+    cv_folds: int = 5
+
+
+@dataclass
+class Propagation:
+    """The outcome of one propagation over the fitted graph."""
+    scores: np.ndarray        # (N, K) node scores, +-inf clamped on labeled nodes
+    method: str               # 'poisson' or 'laplace'
+    validation: Accuracy | None
+
+
+def graph_neighbors(cfg: GraphConfig, n_images: int) -> int:
+    k = cfg.n_neighbors or (5 if n_images < cfg.small_data else 10)
+    return max(1, min(k, n_images - 1))
+
+
+def run_propagator(method: str, W: sp.csr_matrix, labeled: np.ndarray, codes: np.ndarray,
+                   n_classes: int, max_iter: int) -> np.ndarray:
+    fn = PROPAGATORS[method]
+    kw = {"max_iter": max_iter} if method == "poisson" else {"n_iter": max_iter}
+    return fn(W, labeled, codes[labeled], n_classes, **kw)
+
+
+def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
+                         seed: int) -> tuple[str, Accuracy | None]:
+    """Choose the propagator on the labeled images; returns (method, its validation accuracy).
+    Every validated image's label is hidden from the propagation that predicts it."""
+    methods = ("poisson", "laplace") if cfg.propagation == "auto" else (cfg.propagation,)
+    if W.shape[0] < cfg.small_data:
+        folds = stratified_folds(codes, cfg.cv_folds, seed)
+    else:
+        folds = [stratified_holdout(codes, cfg.val_fraction, seed)[1]]
+    folds = [f for f in folds if len(f)]
+    if not folds:                  # e.g. one label per class: nothing can be held out
+        return methods[0], None
+    best: tuple[str, Accuracy | None] = (methods[0], None)
+    for method in methods:
+        truth, pred = [], []
+        for held in folds:
+            train = np.setdiff1d(np.flatnonzero(codes >= 0), held)
+            if len(np.unique(codes[train])) < 2:
+                continue
+            scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
+            truth.append(codes[held])
+            pred.append(scores[held].argmax(1))
+        if not truth:
+            continue
+        acc = accuracy(np.concatenate(truth), np.concatenate(pred))
+        if best[1] is None or acc.value > best[1].value:
+            best = (method, acc)
+    return best
+
+
+class GraphFeatures:
+    """deskew -> flatten -> PCA projection; fitted once, reused for new images."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray, deskewed: bool):
+        self.mean, self.components, self.deskewed = mean, components, deskewed  # (D,), (d, D)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, cfg: GraphConfig, seed: int) -> tuple["GraphFeatures", np.ndarray]:
+        """x (N, C, H, W) -> (fitted projection, features (N, d))."""
+        from sklearn.decomposition import PCA
+        flat = flat_features(x, cfg.deskew)                          # (N, D)
+        d = max(1, min(cfg.n_components, flat.shape[1], len(flat) - 1))
+        pca = PCA(d, random_state=seed, svd_solver="randomized" if len(flat) > 2000 else "full")
+        feats = pca.fit_transform(flat).astype(np.float32)          # (N, d)
+        return cls(pca.mean_.astype(np.float32), pca.components_.astype(np.float32), cfg.deskew), feats
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        return (flat_features(x, self.deskewed) - self.mean) @ self.components.T  # (N, d)
+
+
+class GraphClassifier(SSLEstimator):
+    """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled) -> labels for every image.
+
+    After fit: `transduction_` (N,) labels of the fitted images, `scores_` (N, K),
+    `propagation_`, `validation_` (Accuracy or None), `features_` (N, d)."""
+    method = "graph"
+    Config = GraphConfig
+
+    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
+            time_budget_s: float | None = None) -> "GraphClassifier":
+        use_all_cores()
+        budget = Budget(time_budget_s)
+        codes, self.classes_ = encode_labels(y)
+        check_labels(codes)
+        self.input_shape_ = tuple(np.asarray(X).shape[1:])
+        report_stage(callbacks, "graph", 0, 1, budget.elapsed())
+        self.fit_graph_(to_tensor(X), codes)
+        report_stage(callbacks, "graph", 1, 1, budget.elapsed(), self._val_metrics())
+        return self
+
+    def fit_graph_(self, x: torch.Tensor, codes: np.ndarray, cfg: GraphConfig | None = None
+                   ) -> Propagation:
+        """The graph stage on prepared input x (N, C, H, W); shared with the pipelines."""
+        cfg = cfg or self.config
+        self.graph_config_ = cfg
+        self.projection_, self.features_ = GraphFeatures.fit(x, cfg, self.random_state)
+        idx, dist = knn(self.features_, graph_neighbors(cfg, len(x)))
+        self.graph_ = knn_graph(idx, dist)
+        self.node_scale_ = dist[:, -1].astype(np.float32)           # (N,) local kernel width
+        result = propagate_labels(self.graph_, codes, len(self.classes_), cfg, self.random_state)
+        self.scores_ = result.scores
+        self.propagation_, self.validation_ = result.method, result.validation
+        self.node_proba_ = node_proba(result.scores).astype(np.float32)  # (N, K)
+        self.transduction_ = self.classes_[self.scores_.argmax(1)]
+        return result
+
+    def _val_metrics(self) -> dict[str, float]:
+        return {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Graph feature space (deskewed PCA): (N, H, W, C) uint8 -> (N, d)."""
+        return self.projection_(to_tensor(X)).astype(np.float32)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """kNN vote over the fitted nodes; an image that was fitted gets its own label back."""
+        f = self.transform(X)                                        # (M, d)
+        k = min(10, len(self.features_))
+        idx, dist = knn_query(f, self.features_, k)                  # (M, k)
+        scale = self.node_scale_[idx].mean(1, keepdims=True) + 1e-8  # (M, 1)
+        w = np.exp(-4.0 * dist ** 2 / scale ** 2) + 1e-12            # (M, k)
+        exact = dist[:, 0] < 1e-4
+        w[exact] = 0.0
+        w[exact, 0] = 1.0
+        p = np.einsum("mk,mkc->mc", w, self.node_proba_[idx])
+        return p / p.sum(1, keepdims=True)
+
+    def _state(self) -> dict[str, Any]:
+        t = torch.from_numpy
+        return {"pca_mean": t(self.projection_.mean), "pca_components": t(self.projection_.components),
+                "features": t(self.features_), "node_proba": t(self.node_proba_),
+                "node_scale": t(self.node_scale_), "propagation": self.propagation_,
+                "deskew": self.projection_.deskewed}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.projection_ = GraphFeatures(state["pca_mean"].numpy(), state["pca_components"].numpy(),
+                                         bool(state["deskew"]))
+        self.features_ = state["features"].numpy()
+        self.node_proba_ = state["node_proba"].numpy()
+        self.node_scale_ = state["node_scale"].numpy()
+        self.propagation_ = state["propagation"]
+
+
+def propagate_labels(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
+                     seed: int) -> Propagation:
+    """Choose a propagator on the labeled images, then propagate all labels over W (N, N)."""
+    method, validation = validate_propagation(W, codes, n_classes, cfg, seed)
+    labeled = np.flatnonzero(codes >= 0)
+    scores = run_propagator(method, W, labeled, codes, n_classes, cfg.max_iter)
+    scores[labeled] = -np.inf
+    scores[labeled, codes[labeled]] = np.inf                         # the user's labels stand
+    return Propagation(scores, method, validation)
+
+
+def node_proba(scores: np.ndarray) -> np.ndarray:
+    """Soft node posteriors from propagation scores (N, K): softmax of scores scaled to unit
+    spread; clamped (labeled) nodes are one-hot."""
+    finite = np.isfinite(scores).all(1)
+    u = np.where(np.isfinite(scores), scores, 0.0)
+    spread = u[finite].std() if finite.any() else 1.0
+    p = softmax_np(u / (spread + 1e-12) * 4.0)
+    p[~finite] = np.eye(scores.shape[1])[scores[~finite].argmax(1)]
+    return p

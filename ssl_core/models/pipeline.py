@@ -1,0 +1,135 @@
+"""The default method: graph pseudo-labels -> CNN distillation -> CNN-embedding graph -> CNN.
+
+Why this shape (engine research, MNIST with 10 labels per class, 2 CPU cores):
+1. A kNN graph over ALL images on deskewed PCA pixels + Poisson learning labels every image at
+   ~98.4% in ~25 s. No classifier trained on 100 labels comes close.
+2. A small CNN trained on those pseudo-labels with shift/rotation/zoom augmentation corrects
+   about a third of the graph's mistakes (-> 98.8-99.0%): it sees pixels, not PCA neighbours.
+3. A second graph on the CNN's embeddings, keeping only images where it agrees with the CNN,
+   gives cleaner targets for a second CNN (+0.1 point).
+Median 99.03% in ~165 s at a 180 s budget. Below 5,000 images (e.g. scikit-learn's 8x8 digits)
+the CNN student was worse than the graph (86-92% vs 96%), so small data sets stop after step 1.
+
+Every stage shares one wall-clock budget; the CNN schedules anneal to their share of it.
+`validation_` is the graph stage's accuracy on held-out user labels (the CNN rounds train on
+all labels, so they have no untouched hold-out; they usually improve on the graph).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..trainer import Callback, TrainerConfig, use_all_cores
+from .base import Budget, check_labels, encode_labels, report_stage, staged, to_tensor
+from .classifier import ClassifierConfig, forward_all, predict_logits, train_classifier
+from .graph import knn, knn_graph, poisson_learning
+from .graph_ssl import GraphClassifier, GraphConfig, graph_neighbors
+from .nets import SmallCNN
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    graph: GraphConfig = field(default_factory=GraphConfig)      # stage 1
+    cnn: ClassifierConfig = field(default_factory=ClassifierConfig)  # the distilled student
+    rounds: int = 2                 # CNN rounds; round r > 1 trains on CNN/graph agreement
+    labeled_weight: float = 3.0     # a user label counts 3x a pseudo-label
+    min_round_s: float = 60.0       # no extra round with less CNN time than this
+    reserve_s: float = 8.0          # kept per round for embedding and inference
+    small_budget_s: float = 300.0   # below this budget use the narrow CNN (2x faster, -0.2 point)
+    small_width: tuple[int, int, int] = (16, 32, 64)
+    min_images_for_cnn: int = 5000  # fewer images: the graph alone is better
+
+
+class SSLPipeline(GraphClassifier):
+    """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled). After fit: `net_` (None on small
+    data), `transduction_` (labels of the fitted images from the last stage), `history_`
+    [(stage, seconds)], `validation_`."""
+    method = "default"
+    Config = PipelineConfig
+
+    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
+            time_budget_s: float | None = None) -> "SSLPipeline":
+        use_all_cores()
+        cfg, callbacks = self.config, list(callbacks)
+        budget = Budget(time_budget_s)
+        codes, self.classes_ = encode_labels(y)
+        check_labels(codes)
+        self.input_shape_ = tuple(np.asarray(X).shape[1:])
+        x = to_tensor(X)                                              # (N, C, H, W)
+        n_rounds = cfg.rounds if len(x) >= cfg.min_images_for_cnn else 0
+        n_stages = 1 + n_rounds
+        report_stage(callbacks, "graph", 0, n_stages, budget.elapsed())
+        self.fit_graph_(x, codes, cfg.graph)
+        self.history_ = [("graph", round(budget.elapsed(), 1))]
+        report_stage(callbacks, "graph", 1, n_stages, budget.elapsed(), self._val_metrics())
+        self.net_: SmallCNN | None = None
+        labeled = np.flatnonzero(codes >= 0)
+        targets = self.scores_.argmax(1)                              # (N,) pseudo-labels
+        weights = np.ones(len(x))
+        weights[labeled] = cfg.labeled_weight
+        cnn_cfg = cfg.cnn
+        if time_budget_s is not None and time_budget_s < cfg.small_budget_s:
+            cnn_cfg = replace(cnn_cfg, width=cfg.small_width)
+        self.width_ = cnn_cfg.width
+        for r in range(n_rounds):
+            left = n_rounds - r
+            round_s = budget.share(1.0 / left, cfg.reserve_s * left + (left - 1) * 20.0, floor_s=5.0)
+            if round_s is not None and round_s < cfg.min_round_s and self.net_ is not None:
+                break
+            stage = f"cnn {r + 1}/{n_rounds}"
+            trainer = TrainerConfig(time_budget_s=round_s, seed=self.random_state + r)
+            self.net_ = train_classifier(x, targets, weights, len(self.classes_), cnn_cfg, trainer,
+                                         staged(callbacks, stage))
+            self.history_.append((stage, round(budget.elapsed(), 1)))
+            if r == n_rounds - 1 or budget.left() < cfg.min_round_s + 30:
+                break
+            targets, weights = self._agreement_targets(x, codes, cfg)
+            self.history_.append((f"embedding graph {r + 1}", round(budget.elapsed(), 1)))
+        if self.net_ is not None:
+            self.transduction_ = self.classes_[predict_logits(self.net_, x).argmax(1).numpy()]
+        report_stage(callbacks, "done", n_stages, n_stages, budget.elapsed(), self._val_metrics())
+        return self
+
+    def _agreement_targets(self, x: torch.Tensor, codes: np.ndarray, cfg: PipelineConfig
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Poisson over a kNN graph of the CNN's embeddings; images where that graph and the CNN
+        agree (99.7% on MNIST) become the next round's targets, the rest sit it out."""
+        logits, emb = forward_all(self.net_, x)                       # (N, K), (N, hidden)
+        labeled = np.flatnonzero(codes >= 0)
+        idx, dist = knn(emb.numpy(), graph_neighbors(cfg.graph, len(x)))
+        scores = poisson_learning(knn_graph(idx, dist), labeled, codes[labeled], len(self.classes_))
+        targets = scores.argmax(1)
+        targets[labeled] = codes[labeled]
+        weights = (targets == logits.argmax(1).numpy()).astype(np.float64)
+        weights[labeled] = cfg.labeled_weight
+        return targets, weights
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.net_ is None:                                         # graph-only (small data)
+            return super().predict_proba(X)
+        return torch.softmax(predict_logits(self.net_, to_tensor(X)), 1).numpy()
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The CNN's embedding (N, hidden); the graph features on small data."""
+        if self.net_ is None:
+            return super().transform(X)
+        return forward_all(self.net_, to_tensor(X))[1].numpy()
+
+    def _state(self) -> dict[str, Any]:
+        if self.net_ is None:
+            return {"kind": "graph", **super()._state()}
+        return {"kind": "cnn", "net": self.net_.state_dict(), "width": list(self.width_)}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.net_ = None
+        if state["kind"] == "graph":
+            super()._set_state(state, meta)
+            return
+        self.width_ = tuple(state["width"])
+        self.net_ = SmallCNN(self.input_shape_[2], len(self.classes_), self.width_, self.config.cnn.hidden)
+        self.net_.load_state_dict(state["net"])
+        self.net_.eval()

@@ -1,0 +1,46 @@
+"""Every method by name: what the app's method picker, the benchmark and `load_model` use."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .base import ModelFileError, SSLEstimator
+from .baseline import SupervisedBaseline
+from .gan import SSLGAN
+from .graph_ssl import GraphClassifier
+from .pipeline import SSLPipeline
+from .vae_ssl import VAESSL
+
+METHODS: dict[str, type[SSLEstimator]] = {
+    "default": SSLPipeline,        # graph -> CNN distillation (the best accuracy per second)
+    "gan": SSLGAN,                 # semi-supervised GAN (Salimans et al. 2016)
+    "vae": VAESSL,                 # VAE latent graph -> fine-tuned VAE encoder
+    "graph": GraphClassifier,      # the default's first stage alone (seconds, no CNN)
+    "baseline": SupervisedBaseline,  # labeled images only
+}
+
+DESCRIPTIONS = {
+    "default": "Graph propagation over all images, distilled into a CNN (recommended)",
+    "gan": "Semi-supervised GAN: discriminator with K classes + fake; generates samples",
+    "vae": "VAE-based: latent-space graph, then the VAE encoder fine-tuned; per-class samples",
+    "graph": "Graph propagation only: fastest, no CNN",
+    "baseline": "Supervised only: the labeled images alone, for comparison",
+}
+
+
+def make_estimator(method: str, random_state: int = 0, config=None) -> SSLEstimator:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[method](config, random_state)
+
+
+def load_model(folder: str | Path) -> SSLEstimator:
+    """Load any saved model; the method comes from its config.json (weights load weights-only)."""
+    folder = Path(folder)
+    try:
+        method = json.loads((folder / "config.json").read_text()).get("method")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ModelFileError(f"{folder} holds no readable config.json: {err}") from err
+    if method not in METHODS:
+        raise ModelFileError(f"{folder} holds an unknown method {method!r}")
+    return METHODS[method].load(folder)

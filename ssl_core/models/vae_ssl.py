@@ -1,0 +1,110 @@
+"""VAE-based semi-supervised classifier: VAE latent space -> kNN graph -> Poisson pseudo-labels
+-> the VAE's own encoder fine-tuned as a classifier on them.
+
+The VAE learns from all images without labels; its latent neighbourhoods carry the classes
+(a kNN graph on 16-D latents of deskewed MNIST propagates 10 labels per class to ~96.8%).
+Distilling the propagated labels into the pretrained encoder plus a linear head, with
+shift/rotation augmentation, gives a fast inductive classifier (97.75% median in ~110 s, engine
+research) — against 70% for the same network trained on the 100 labels alone.
+Generates too: `sample(n, label)` decodes draws from each class's latent Gaussian.
+Tuned for MNIST-sized images; on 8x8 digits the VAE posterior-collapses (~43-81%).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..trainer import Callback, TrainerConfig, use_all_cores
+from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stage, staged, to_tensor
+from .classifier import ClassifierConfig, predict_logits, train_classifier
+from .features import deskew
+from .graph import knn, knn_graph
+from .graph_ssl import GraphConfig, graph_neighbors, propagate_labels
+from .mlp_nets import EncoderMLP
+from .vae import VAE, VAEConfig
+
+
+@dataclass(frozen=True)
+class VAESSLConfig:
+    vae: VAEConfig = field(default_factory=lambda: VAEConfig(epochs=20.0, deskew=True))
+    graph: GraphConfig = field(default_factory=lambda: GraphConfig(propagation="poisson"))
+    vae_time_fraction: float = 0.55   # share of the budget the VAE may use
+    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
+        epochs=4.0, min_steps=500, batch_size=256, lr=1e-3))  # low rate keeps the pretraining
+    labeled_weight: float = 3.0       # a user label counts 3x a pseudo-label
+
+
+class VAESSL(SSLEstimator):
+    """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled); `transform` -> VAE latents (N, z);
+    `sample(n, label)` -> (n, H, W, C) uint8; `vae_` is the fitted VAE estimator."""
+    method = "vae"
+    Config = VAESSLConfig
+
+    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
+            time_budget_s: float | None = None) -> "VAESSL":
+        use_all_cores()
+        cfg, callbacks = self.config, list(callbacks)
+        budget = Budget(time_budget_s)
+        codes, self.classes_ = encode_labels(y)
+        check_labels(codes)
+        X = np.asarray(X)
+        self.input_shape_ = tuple(X.shape[1:])
+        self.vae_ = VAE(cfg.vae, self.random_state).fit(
+            X, callbacks=staged(callbacks, "vae"), time_budget_s=budget.share(cfg.vae_time_fraction))
+        z = self.vae_.transform(X)                                    # (N, latent)
+        report_stage(callbacks, "latent graph", 1, 3, budget.elapsed())
+        idx, dist = knn(z, graph_neighbors(cfg.graph, len(X)))
+        prop = propagate_labels(knn_graph(idx, dist), codes, len(self.classes_), cfg.graph,
+                                self.random_state)
+        self.validation_ = prop.validation
+        pseudo = prop.scores.argmax(1)                                # (N,) codes
+        self.vae_.set_class_regions(z, self.classes_[pseudo])
+        self.net_ = self._new_classifier()
+        self.net_.encoder.load_state_dict(self.vae_.net_.encoder.state_dict())
+        self.net_.mu.load_state_dict(self.vae_.net_.mu.state_dict())
+        weights = np.ones(len(X))
+        weights[codes >= 0] = cfg.labeled_weight
+        metrics = {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
+        report_stage(callbacks, "classifier", 2, 3, budget.elapsed(), metrics)
+        trainer = TrainerConfig(time_budget_s=budget.share(1.0, reserve_s=5.0, floor_s=5.0),
+                                seed=self.random_state)
+        train_classifier(self._inputs(X), pseudo, weights, len(self.classes_), cfg.classifier,
+                         trainer, staged(callbacks, "classifier"), net=self.net_)
+        self.transduction_ = self.classes_[pseudo]
+        report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
+        return self
+
+    def _new_classifier(self) -> EncoderMLP:
+        v = self.config.vae
+        return EncoderMLP(int(np.prod(self.input_shape_)), len(self.classes_), v.hidden, v.latent_dim)
+
+    def _inputs(self, X: np.ndarray) -> torch.Tensor:
+        """(N, H, W, C) uint8 -> (N, C, H, W) float, deskewed like the VAE's inputs."""
+        x = to_tensor(np.asarray(X))
+        return deskew(x).clamp(0, 1) if self.config.vae.deskew else x
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return torch.softmax(predict_logits(self.net_, self._inputs(X)), 1).numpy()
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.vae_.transform(X)
+
+    def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
+        """n generated images; from class `label`'s latent region when given."""
+        return self.vae_.sample(n, label, seed)
+
+    def _state(self) -> dict[str, Any]:
+        return {"net": self.net_.state_dict(), "vae": self.vae_._state()}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.vae_ = VAE(self.config.vae, self.random_state)
+        self.vae_.input_shape_ = self.input_shape_
+        self.vae_._set_state(state["vae"], meta)
+        self.vae_.classes_ = self.classes_
+        self.net_ = self._new_classifier()
+        self.net_.load_state_dict(state["net"])
+        self.net_.eval()

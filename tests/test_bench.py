@@ -1,0 +1,66 @@
+"""The benchmark CLI and the budget-aware learning-rate schedule it relies on."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_core.bench import draw_labels
+from ssl_core.schedules import BudgetSchedule, flat_then_linear, one_cycle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_labels_are_drawn_per_class_from_the_training_split_and_seeded():
+    labels = np.repeat(np.arange(4), 50)
+    train = np.flatnonzero(np.arange(200) % 5 != 0)
+    a = draw_labels(labels, train, 3, seed=1)
+    assert np.isin(a, train).all() and np.bincount(labels[a]).tolist() == [3, 3, 3, 3]
+    assert np.array_equal(a, draw_labels(labels, train, 3, seed=1))
+    assert not np.array_equal(a, draw_labels(labels, train, 3, seed=2))
+
+
+def test_bench_prints_one_json_line_for_digits(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "ssl_core.bench", "--dataset", "digits",
+                           "--labels-per-class", "5", "--method", "default", "--budget-s", "30",
+                           "--seed", "0", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("dataset", "method", "labels_per_class", "seed", "budget_s", "seconds",
+                "test_accuracy", "val_accuracy", "peak_rss_mb"):
+        assert key in row
+    assert row["seconds"] <= row["budget_s"] and row["test_accuracy"] > 0.9   # chance is 0.1
+    assert json.loads(out.read_text()) == row
+
+
+def test_bench_explains_a_missing_data_root():
+    proc = subprocess.run([sys.executable, "-m", "ssl_core.bench", "--dataset", "mnist"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--data-root" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_schedule_shapes():
+    assert one_cycle(0.0) == pytest.approx(0.1) and one_cycle(0.15) == pytest.approx(1.0)
+    assert one_cycle(1.0) == pytest.approx(0.0, abs=1e-12)
+    assert flat_then_linear(0.3) == 1.0 and flat_then_linear(0.75) == pytest.approx(0.5)
+    assert flat_then_linear(1.0) == 0.0
+
+
+def test_budget_schedule_anneals_when_time_runs_out_before_the_steps():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = BudgetSchedule(opt, 1.0, total_steps=1_000_000, budget_s=0.2)
+    sched.step()
+    assert 0 < opt.param_groups[0]["lr"] <= 1.0
+    time.sleep(0.25)
+    sched.step()
+    assert sched.progress() == 1.0 and opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    state = sched.state_dict()
+    resumed = BudgetSchedule(opt, 1.0, total_steps=1_000_000, budget_s=0.2)
+    resumed.load_state_dict(state)
+    assert resumed.steps == 2 and resumed.progress() == 1.0
