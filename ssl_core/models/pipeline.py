@@ -76,16 +76,14 @@ class SSLPipeline(GraphClassifier):
             cnn_cfg = replace(cnn_cfg, width=cfg.small_width)
         self.width_ = cnn_cfg.width
         for r in range(n_rounds):
-            left = n_rounds - r
+            left = self._rounds_that_fit(n_rounds - r, budget)
             round_s = budget.share(1.0 / left, cfg.reserve_s * left + (left - 1) * 20.0, floor_s=5.0)
-            if round_s is not None and round_s < cfg.min_round_s and self.net_ is not None:
-                break
-            stage = f"cnn {r + 1}/{n_rounds}"
+            stage = f"cnn {r + 1}/{r + left}"
             trainer = TrainerConfig(time_budget_s=round_s, seed=self.random_state + r)
             self.net_ = train_classifier(x, targets, weights, len(self.classes_), cnn_cfg, trainer,
                                          staged(callbacks, stage))
             self.history_.append((stage, round(budget.elapsed(), 1)))
-            if r == n_rounds - 1 or budget.left() < cfg.min_round_s + 30:
+            if left == 1:
                 break
             targets, weights = self._agreement_targets(x, codes, cfg)
             self.history_.append((f"embedding graph {r + 1}", round(budget.elapsed(), 1)))
@@ -93,6 +91,16 @@ class SSLPipeline(GraphClassifier):
             self.transduction_ = self.classes_[predict_logits(self.net_, x).argmax(1).numpy()]
         report_stage(callbacks, "done", n_stages, n_stages, budget.elapsed(), self._val_metrics())
         return self
+
+    def _rounds_that_fit(self, wanted: int, budget: Budget) -> int:
+        """How many of the `wanted` remaining CNN rounds fit the budget with at least
+        `min_round_s` each; when only one does, it gets all the time left (no idle budget)."""
+        cfg = self.config
+        for rounds in range(wanted, 1, -1):
+            share = budget.share(1.0 / rounds, cfg.reserve_s * rounds + (rounds - 1) * 20.0)
+            if share is None or share >= cfg.min_round_s:
+                return rounds
+        return 1
 
     def _agreement_targets(self, x: torch.Tensor, codes: np.ndarray, cfg: PipelineConfig
                            ) -> tuple[np.ndarray, np.ndarray]:

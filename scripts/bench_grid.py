@@ -1,0 +1,77 @@
+"""Run the engine benchmark over a grid, one fresh process per run (so peak memory is per run),
+appending JSON lines to benchmarks/results.jsonl. Runs already in the file are skipped, so the
+grid can be stopped and resumed.
+
+    .venv/bin/python scripts/bench_grid.py --plan targets --data-root ../shared/data
+    .venv/bin/python scripts/bench_grid.py --plan table --data-root ../shared/data
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results.jsonl"
+
+# (dataset, method, labels per class, budget, seeds, extra flags)
+PLANS = {
+    "targets": [
+        ("digits", "default", 5, 30, (0, 1, 2), ()),
+        ("mnist", "default", 10, 180, (0, 1, 2), ()),
+        ("mnist", "vae", 10, 180, (0, 1, 2), ()),
+        ("mnist", "gan", 10, 180, (0, 1, 2), ()),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ("--baseline-family", "vae", "--no-augment")),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ("--baseline-family", "gan", "--no-augment")),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ()),
+        ("mnist", "default", 10, 900, (0,), ()),
+    ],
+    "table": [
+        *[("digits", m, n, 30, (0,), ()) for n in (1, 5, 10, 50)
+          for m in ("default", "vae", "gan", "baseline")],
+        *[("mnist", m, n, 180, (0,), ()) for n in (1, 5, 50)
+          for m in ("default", "vae", "gan", "baseline")],
+    ],
+    "extra": [
+        ("mnist", "default", 10, 900, (1, 2), ()),
+        ("mnist", "gan", 10, 900, (0,), ()),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ("--baseline-family", "vae")),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ("--baseline-family", "gan")),
+        ("mnist", "baseline", 10, 180, (0, 1, 2), ("--no-augment",)),
+    ],
+}
+
+
+def run_key(dataset, method, n, budget, seed, extra) -> tuple:
+    family = extra[extra.index("--baseline-family") + 1] if "--baseline-family" in extra else "cnn"
+    augment = "--no-augment" not in extra
+    return (dataset, method, n, float(budget), seed) + ((family, augment) if method == "baseline" else ())
+
+
+def row_key(row: dict) -> tuple:
+    key = (row["dataset"], row["method"], row["labels_per_class"], float(row["budget_s"]), row["seed"])
+    return key + ((row["baseline_family"], row["augment"]) if row["method"] == "baseline" else ())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--plan", choices=PLANS, required=True)
+    ap.add_argument("--data-root", required=True)
+    args = ap.parse_args()
+    RESULTS.parent.mkdir(exist_ok=True)
+    done = {row_key(json.loads(line)) for line in RESULTS.read_text().splitlines()} if RESULTS.exists() else set()
+    for dataset, method, n, budget, seeds, extra in PLANS[args.plan]:
+        for seed in seeds:
+            if run_key(dataset, method, n, budget, seed, extra) in done:
+                continue
+            cmd = [sys.executable, "-m", "ssl_core.bench", "--dataset", dataset, "--method", method,
+                   "--labels-per-class", str(n), "--budget-s", str(budget), "--seed", str(seed),
+                   "--data-root", args.data_root, "--out", str(RESULTS), *extra]
+            print(" ".join(cmd[1:]), flush=True)
+            subprocess.run(cmd, cwd=ROOT, check=False)
+
+
+if __name__ == "__main__":
+    main()
