@@ -12,6 +12,7 @@ Wilson interval and the number of labeled images behind it, is `validation_`.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -135,10 +136,12 @@ class GraphClassifier(SSLEstimator):
         cfg = cfg or self.config
         self.graph_config_ = cfg
         self.projection_, self.features_ = GraphFeatures.fit(x, cfg, self.random_state)
+        t0 = time.perf_counter()
         idx, dist = knn(self.features_, graph_neighbors(cfg, len(x)))
         self.graph_ = knn_graph(idx, dist)
         self.node_scale_ = dist[:, -1].astype(np.float32)           # (N,) local kernel width
         result = propagate_labels(self.graph_, codes, len(self.classes_), cfg, self.random_state)
+        self.graph_seconds_ = time.perf_counter() - t0              # kNN + propagation, measured
         self.scores_ = result.scores
         self.propagation_, self.validation_ = result.method, result.validation
         self.node_proba_ = node_proba(result.scores).astype(np.float32)  # (N, K)

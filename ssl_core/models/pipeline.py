@@ -83,10 +83,15 @@ class SSLPipeline(GraphClassifier):
             self.net_ = train_classifier(x, targets, weights, len(self.classes_), cnn_cfg, trainer,
                                          staged(callbacks, stage))
             self.history_.append((stage, round(budget.elapsed(), 1)))
-            if left == 1:
+            # the embedding graph costs about what the first graph did (same N, PCA to the same
+            # dims); skip the next round unless it and a full round still fit
+            needed = 1.5 * self.graph_seconds_ + cfg.min_round_s + cfg.reserve_s
+            if left == 1 or budget.left() < needed:
                 break
             targets, weights = self._agreement_targets(x, codes, cfg)
             self.history_.append((f"embedding graph {r + 1}", round(budget.elapsed(), 1)))
+            if budget.left() < cfg.min_round_s + cfg.reserve_s:
+                break                       # contention ate the time: keep this round's CNN
         if self.net_ is not None:
             self.transduction_ = self.classes_[predict_logits(self.net_, x).argmax(1).numpy()]
         report_stage(callbacks, "done", n_stages, n_stages, budget.elapsed(), self._val_metrics())
@@ -108,7 +113,10 @@ class SSLPipeline(GraphClassifier):
         agree (99.7% on MNIST) become the next round's targets, the rest sit it out."""
         logits, emb = forward_all(self.net_, x)                       # (N, K), (N, hidden)
         labeled = np.flatnonzero(codes >= 0)
-        idx, dist = knn(emb.numpy(), graph_neighbors(cfg.graph, len(x)))
+        emb = emb - emb.mean(0)
+        dims = min(cfg.graph.n_components, emb.shape[1], len(emb) - 1)
+        _, _, v = torch.pca_lowrank(emb, q=dims, center=False)         # (hidden, d)
+        idx, dist = knn((emb @ v).numpy(), graph_neighbors(cfg.graph, len(x)))  # on (N, d)
         scores = poisson_learning(knn_graph(idx, dist), labeled, codes[labeled], len(self.classes_))
         targets = scores.argmax(1)
         targets[labeled] = codes[labeled]
