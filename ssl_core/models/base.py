@@ -35,7 +35,8 @@ def to_tensor(X: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor
     X = np.asarray(X)
     if X.ndim != 4 or X.dtype != np.uint8:
         raise ValueError(f"expected images as (N, H, W, C) uint8, got {X.shape} {X.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(X)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    X = np.require(X, requirements=["C", "W"])        # copies a read-only memmap only
+    return torch.from_numpy(X).to(device).permute(0, 3, 1, 2).float() / 255.0
 
 
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
