@@ -2,6 +2,8 @@
 
     python -m ssl_core.bench --dataset mnist --data-root ../shared/data \
         --labels-per-class 10 --method default --budget-s 180 --seed 0
+    python -m ssl_core.bench --dataset mnist --data-root ../shared/data \
+        --strategy diversity --labels 50 --budget-s 300 --seed 0      # see labeler_bench.py
 
 Protocol (issue 3): labels are drawn at random per class with the seed from the training split;
 the test split is the dataset's own (digits: a fixed stratified 20%). Semi-supervised methods
@@ -96,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-family", choices=("cnn", "gan", "vae"), default="cnn",
                    help="baseline network: the default's CNN, the GAN's or the VAE's MLP")
     p.add_argument("--no-augment", action="store_true", help="baseline without augmentation")
+    p.add_argument("--strategy", choices=("diversity", "uncertainty", "random"), default=None,
+                   help="simulated labeler: the app's suggestions choose --labels images to label")
+    p.add_argument("--labels", type=int, default=50, help="with --strategy: how many labels in all")
     p.add_argument("--out", default=None, help="also append the JSON line to this file")
     return p
 
@@ -107,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .sources import SourceError
     try:
-        row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
-                  args.seed, args.baseline_family, not args.no_augment)
+        if args.strategy:
+            from .labeler_bench import run_labeler
+            t0 = time.perf_counter()
+            row = run_labeler(load_bench_data(args.dataset, args.data_root), args.dataset, args.strategy,
+                              args.labels, args.budget_s, args.seed, t0)
+        else:
+            row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
+                      args.seed, args.baseline_family, not args.no_augment)
     except (SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -64,3 +64,13 @@ def test_budget_schedule_anneals_when_time_runs_out_before_the_steps():
     resumed = BudgetSchedule(opt, 1.0, total_steps=1_000_000, budget_s=0.2)
     resumed.load_state_dict(state)
     assert resumed.steps == 2 and resumed.progress() == 1.0
+
+
+def test_simulated_labeler_lets_the_app_choose_the_labels():
+    proc = subprocess.run([sys.executable, "-m", "ssl_core.bench", "--dataset", "digits",
+                           "--strategy", "uncertainty", "--labels", "20", "--budget-s", "60",
+                           "--seed", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["strategy"] == "uncertainty" and row["labels"] == 20 == sum(row["label_counts"])
+    assert row["seconds"] <= row["budget_s"] and row["test_accuracy"] > 0.5
