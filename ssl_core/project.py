@@ -3,6 +3,8 @@
     <home>/projects/<name>/
         project.db      SQLite store: images' metadata, classes, label log, jobs, runs, metrics
         images.npy      all images, (N, H, W, C) uint8, memory-mapped; row i is image id i
+        latents.npy     VAE latents of every image, (N, d) float32 (the map job, mapjob.py)
+        layout.npy      2-D map positions, (N, 2) float32; map.json: how they were made
         models/         trained models (state_dict .pt + config .json)
         logs/           one log file per background job
         uploads/        uploaded archives waiting to be imported
@@ -55,6 +57,18 @@ class Project:
     @property
     def images_path(self) -> Path:
         return self.root / "images.npy"
+
+    @property
+    def latents_path(self) -> Path:
+        return self.root / "latents.npy"
+
+    @property
+    def layout_path(self) -> Path:
+        return self.root / "layout.npy"
+
+    @property
+    def map_meta_path(self) -> Path:
+        return self.root / "map.json"
 
     @property
     def models_dir(self) -> Path:

@@ -32,6 +32,7 @@ CANCEL_GRACE_S = float(os.environ.get("LATENTLAB_CANCEL_GRACE_S", "15"))
 
 BUILTIN_KINDS: dict[str, str] = {
     "import": "ssl_core.importer:run_import_job",
+    "map": "ssl_core.mapjob:run_map_job",
     "train": "ssl_core.trainjob:run_train_job",
 }
 _REGISTERED: dict[str, Callable[["JobContext", dict], dict | None]] = {}

@@ -1,0 +1,143 @@
+"""The latent map: approximate kNN, the UMAP layout (cold and warm-started), and the 'map' job
+end to end through a real worker, including cancel and a rebuild after a second import."""
+import numpy as np
+
+from conftest import worker_env
+from ssl_core import ann, jobs, worker
+from ssl_core.importer import import_source
+from ssl_core.imagestore import ImageStore
+from ssl_core.jobs import JobStatus
+from ssl_core.layout import LayoutConfig, compute_layout, layout_quality
+from ssl_core.mapjob import build_map, load_map
+from ssl_core.models.graph import knn as exact_knn
+from ssl_core.sources import SourceSpec
+from ssl_core.trainer import use_all_cores
+from test_jobs import finished, wait_for
+
+TINY_MAP = {"vae_budget_s": 20, "vae": {"hidden": [64, 32], "epochs": 10}}
+
+
+def clusters(n_per: int = 300, k: int = 5, dim: int = 16, seed: int = 0):
+    """k Gaussian clusters (unit spread) with centres ~8 apart: (k*n_per, dim) float32, labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(k, dim))
+    y = np.repeat(np.arange(k), n_per)
+    return (centres[y] + rng.normal(size=(len(y), dim))).astype(np.float32), y
+
+
+def radius(xy):
+    """The layout's scale: 99th percentile distance from its centre."""
+    return np.percentile(np.linalg.norm(xy - xy.mean(0), axis=1), 99)
+
+
+def centroid_shift(a, b, y):
+    """Largest move of a cluster's centre between layouts a and b."""
+    return max(np.linalg.norm(a[y == c].mean(0) - b[y == c].mean(0)) for c in np.unique(y))
+
+
+def nearest_old_label(xy, y, m):
+    """For each point after the first m, the label of its nearest point among the first m."""
+    d = np.linalg.norm(xy[m:, None, :] - xy[None, :m, :], axis=2)               # (N-m, m)
+    return y[:m][d.argmin(1)]
+
+
+def test_knn_is_exact_on_small_sets_and_close_on_large_ones():
+    use_all_cores()  # what the estimators do first: honours $LATENTLAB_NUM_THREADS
+    x, _ = clusters(200)
+    idx, dist = ann.knn(x, 10)
+    assert idx.shape == dist.shape == (1000, 10) and dist.dtype == np.float32
+    assert (idx[:, 0] == np.arange(1000)).all() and (dist[:, 0] == 0).all()  # self first
+    ref_idx, ref_dist = exact_knn(x, 9)
+    assert (idx[:, 1:] == ref_idx).mean() > 0.999
+    assert np.allclose(dist[:, 1:], ref_dist, atol=1e-4)
+    x, _ = clusters(2000, k=5)                                              # 10,000: the IVF path
+    idx, _ = ann.knn(x, 10, exact_below=0)
+    sample = np.arange(0, len(x), 50)
+    d = np.linalg.norm(x[sample, None] - x[None], axis=2)                  # (200, N)
+    truth = np.argsort(d, 1)[:, :10]
+    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx[sample], truth)])
+    assert recall > 0.9
+
+
+def test_layout_separates_clusters():
+    x, y = clusters()
+    xy = compute_layout(x)
+    assert xy.shape == (1500, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
+    assert 0.5 < radius(xy) < 3 and np.abs(xy.mean(0)).max() < 1e-3       # centred, unit-ish
+    assert layout_quality(xy, y) > 0.97
+    assert layout_quality(xy, np.where(np.arange(1500) % 2 == 0, y, -1)) > 0.97  # -1 ignored
+
+
+def test_layout_of_tiny_inputs():
+    for n in (0, 1, 3, 6):
+        xy = compute_layout(np.random.default_rng(n).normal(size=(n, 16)).astype(np.float32))
+        assert xy.shape == (n, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
+    same = compute_layout(np.ones((50, 16), np.float32))             # e.g. blank images
+    assert same.shape == (50, 2) and np.isfinite(same).all()
+    x, _ = clusters(20)
+    few = compute_layout(x[:100], init=compute_layout(x[:2]))         # 2 old points only
+    assert few.shape == (100, 2) and np.isfinite(few).all()
+
+
+def test_warm_start_keeps_positions_and_places_appended_points():
+    x, y = clusters()
+    m = 1200
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(x))                  # appended points from every cluster
+    x, y = x[order], y[order]
+    before = compute_layout(x[:m])
+    r = radius(before)
+    cfg = LayoutConfig()
+    same = compute_layout(x[:m], cfg, init=before)
+    assert np.linalg.norm(same - before, axis=1).mean() < 0.05 * r
+    assert centroid_shift(same, before, y[:m]) < 0.05 * r
+    grown = compute_layout(x, cfg, init=before)                            # 300 new points
+    assert grown.shape == (1500, 2) and np.isfinite(grown).all()
+    assert np.linalg.norm(grown[:m] - before, axis=1).mean() < 0.05 * r
+    assert centroid_shift(grown[:m], before, y[:m]) < 0.05 * r
+    assert (nearest_old_label(grown, y, m) == y[m:]).mean() > 0.97          # joined their cluster
+    mismatched = compute_layout(x[:m], cfg, init=grown)                    # more rows: ignored
+    assert mismatched.shape == (m, 2) and layout_quality(mismatched, y[:m]) > 0.97
+
+
+def test_map_job_end_to_end_and_rebuild_after_import(digits_project):
+    project = digits_project
+    assert load_map(project) is None
+    job_id = worker.launch(project, "map", TINY_MAP, env=worker_env(LATENTLAB_NUM_THREADS="1"))
+    job = wait_for(project, job_id, finished, timeout=180)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.progress == 1.0 and job.result["n_images"] == 1797
+    assert set(job.result["seconds"]) == {"load", "vae", "encode", "layout", "save"}
+    first = load_map(project)
+    assert first.layout.shape == (1797, 2) and first.layout.dtype == np.float32
+    assert first.latents.shape == (1797, 16) and first.latents.dtype == np.float32
+    assert np.load(project.layout_path, allow_pickle=False).shape == (1797, 2)
+    assert (project.models_dir / "vae" / "weights.pt").is_file()
+    assert layout_quality(first.layout, ImageStore(project).ground_truth().labels) > 0.3
+
+    import_source(project, SourceSpec("digits"))                            # 1797 more images
+    assert load_map(project) is None                                        # stale
+    assert load_map(project, allow_stale=True).layout.shape == (1797, 2)
+    meta = build_map(project, dict(TINY_MAP, vae_budget_s=0))  # budget 0: the VAE stays as is
+    assert meta["vae_warm_start"] and meta["layout_warm_start"] and meta["n_images"] == 3594
+    second = load_map(project)
+    assert second.layout.shape == (3594, 2)
+    assert np.allclose(second.latents[:1797], first.latents, atol=1e-5)
+    r = radius(first.layout)
+    assert np.linalg.norm(second.layout[:1797] - first.layout, axis=1).mean() < 0.1 * r
+    assert np.linalg.norm(second.layout[1797:] - second.layout[:1797], axis=1).mean() < 0.1 * r
+    assert sorted(p.name for p in project.root.glob(".*")) == []            # no temporaries
+    assert [p.name for p in project.models_dir.iterdir()] == ["vae"]
+
+
+def test_cancel_stops_a_map_job_and_keeps_the_old_map(digits_project):
+    project = digits_project
+    params = {"vae_budget_s": 300, "vae": {"hidden": [64, 32], "epochs": 100_000}}
+    job_id = worker.launch(project, "map", params, env=worker_env(LATENTLAB_NUM_THREADS="1"))
+    wait_for(project, job_id, lambda j: (j.message or "").startswith("training the VAE: epoch"),
+             timeout=60)
+    jobs.request_cancel(project.store, job_id)
+    job = wait_for(project, job_id, finished, timeout=10)
+    assert job.status is JobStatus.CANCELLED
+    assert load_map(project) is None and not project.layout_path.exists()
+    assert not (project.models_dir / "vae").exists()
