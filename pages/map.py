@@ -1,0 +1,135 @@
+"""Map page: every image as a dot on the 2-D map of the VAE latent space; select by lasso, box
+or click, look at the selection, and label it. Widgets in, ssl_core calls out."""
+import uuid
+
+import numpy as np
+import streamlit as st
+
+from ssl_core import jobs, worker
+from ssl_core.imagestore import ImageStore
+from ssl_core.labels import LabelError, add_class, current_labels, list_classes, set_labels, undo_last
+from ssl_core.mapjob import load_map
+from ssl_core.models.graph import knn_query
+from ssl_core.predictions import Predictions, load_predictions
+from ssl_core.selection import describe_selection, selected_ids
+from ssl_core.thumbnails import contact_sheet
+from ui import session
+from ui.jobs_view import follow_job
+from ui.map_colours import MODES, colouring
+from ui.map_figure import map_figure
+
+PAGE = 40
+project = session.current_project()
+images = ImageStore(project)
+n = images.n_images
+st.title(f"Map · {project.name}")
+
+map_data = load_map(project, allow_stale=True)
+running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
+if running:
+    follow_job(project, running[0].id, "map-job")
+if map_data is None:
+    if not running:
+        st.info("No map yet. Building it trains a VAE on all images (no labels needed), encodes "
+                "every image and lays the latent space out in 2-D with UMAP. Meanwhile you can "
+                "browse thumbnails on the Images page.")
+        if st.button("Build the map", type="primary", disabled=n == 0):
+            worker.launch(project, "map", {})
+            st.rerun()
+    st.stop()
+
+xy, latents = map_data.layout, map_data.latents
+ids = np.arange(len(xy))
+labels = current_labels(project.store, n)[:len(xy)]
+classes = list_classes(project.store)
+predictions = load_predictions(project, len(xy))
+if predictions is not None and len(predictions.proba) > len(xy):       # map older than the import
+    predictions = Predictions(predictions.proba[:len(xy)], predictions.class_ids, predictions.run_id,
+                              predictions.method)
+if len(xy) < n:
+    st.warning(f"The map shows the first {len(xy):,} of {n:,} images: rebuild it to add the rest.")
+
+top = st.columns([4, 2, 1])
+mode = top[0].segmented_control("Colour by", MODES, default="label", key="map_colour")
+top[1].caption(f"{len(xy):,} images · {int((labels >= 0).sum()):,} labeled · map from "
+               f"{map_data.meta.get('created', 'an earlier run')}")
+if top[2].button("Rebuild map", help="Retrain the VAE and recompute the layout, starting from "
+                 "this one so clusters stay where they are.", disabled=bool(running)):
+    worker.launch(project, "map", {})
+    st.rerun()
+col, note = colouring(mode or "label", labels, classes, predictions, images.ground_truth(),
+                      st.session_state.get("suggested"))
+if note:
+    st.caption(note)
+map_col, panel = st.columns([3, 2])
+with map_col:
+    event = st.plotly_chart(map_figure(xy, ids, col), key="latent_map", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), use_container_width=True,
+                            config={"displaylogo": False, "scrollZoom": True})
+selection = selected_ids(event.selection if event else None, xy, ids)
+dropped = set(st.session_state.get("dropped", []))
+if st.session_state.get("dropped_for") != hash(selection.tobytes()):
+    dropped = set()                                  # a new selection starts with nothing dropped
+selection = np.array([i for i in selection if i not in dropped], np.int64)
+
+
+
+def undo_button(key: str, label: str = "Undo") -> None:
+    if st.button(label, key=key, help="Undo your last label, clear, merge or delete"):
+        result = undo_last(project.store, user=st.session_state["user"])
+        st.toast("Undone." if result else "Nothing to undo.")
+        st.rerun()
+
+
+with panel:
+    if len(selection) == 0:
+        st.caption("Select points with the lasso or box (toolbar above the map), or click one.")
+        undo_button("undo_empty", "Undo my last action")
+        st.stop()
+    names = {c.id: c.name for c in classes}
+    st.subheader(f"{len(selection):,} selected")
+    if predictions is not None:
+        mix = describe_selection(selection, predictions.labels, names)
+        st.caption("Predicted: " + ", ".join(f"{name} {count:,}" for name, count in mix[:8]))
+    options = [c.id for c in classes] + [-1]
+    target = st.selectbox("Class", options, key="assign_class",
+                          format_func=lambda c: "+ New class…" if c == -1 else names[c])
+    new_name = st.text_input("New class name", key="new_class_name") if target == -1 else None
+    action_key = f"act-{hash(selection.tobytes())}"
+    st.session_state.setdefault(action_key, uuid.uuid4().hex)   # a retried click is one action
+    b1, b2, b3 = st.columns(3)
+    if b1.button(f"Label {len(selection):,}", type="primary", key="assign"):
+        try:
+            cid = add_class(project.store, new_name or "").id if target == -1 else target
+            res = set_labels(project.store, selection.tolist(), cid, user=st.session_state["user"],
+                             action_uuid=st.session_state[action_key])
+            st.toast(f"Labeled {res.n_images:,} images as {names.get(cid, new_name)}.")
+            st.rerun()
+        except LabelError as err:
+            st.error(str(err))
+    if b2.button("Clear labels", key="clear"):
+        res = set_labels(project.store, selection.tolist(), None, user=st.session_state["user"],
+                         action_uuid=st.session_state[action_key] + "-clear")
+        st.toast(f"Cleared {res.n_images:,} labels.")
+        st.rerun()
+    with b3:
+        undo_button("undo")
+    if len(selection) == 1:
+        i = int(selection[0])
+        nbr, _ = knn_query(latents[i:i + 1], latents, 13)
+        st.image(contact_sheet(images.images()[[i]], cols=1, scale=max(1, 160 // images.shape[0])),
+                 caption=f"image {i}")
+        st.image(contact_sheet(images.images()[nbr[0][1:]], cols=6),
+                 caption="its nearest neighbours in latent space")
+        st.stop()
+    pages = max(1, -(-len(selection) // PAGE))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="sel_page") if pages > 1 else 1
+    shown = selection[(page - 1) * PAGE: page * PAGE]
+    st.image(contact_sheet(images.images()[shown], cols=8), use_container_width=True,
+             caption=f"images {shown[0]}–{shown[-1]} of the selection, in id order")
+    drop = st.multiselect("Drop images from the selection", [int(i) for i in shown], key="drop_pick",
+                          format_func=lambda i: f"image {i}")
+    if st.button("Drop", disabled=not drop):
+        st.session_state["dropped"] = sorted(dropped | set(drop))
+        st.session_state["dropped_for"] = hash(selected_ids(event.selection, xy, ids).tobytes())
+        st.rerun()

@@ -1,0 +1,52 @@
+"""What the map's points are coloured by: current label, prediction, confidence, ground truth
+or 'suggested next'. Pure functions of arrays, so they are cheap on every rerun."""
+from __future__ import annotations
+
+import numpy as np
+
+from ssl_core.classes import PALETTE
+from ssl_core.imagestore import GroundTruth
+from ssl_core.labels import LabelClass
+from ssl_core.predictions import Predictions
+from ui.map_figure import Colouring
+
+MODES = ("label", "prediction", "confidence", "ground truth", "suggested next")
+
+
+def _codes_for(values: np.ndarray, class_ids: list[int]) -> np.ndarray:
+    """(N,) class ids (-1 none) -> (N,) index into class_ids (-1 none or unknown)."""
+    lookup = {c: i for i, c in enumerate(class_ids)}
+    out = np.full(len(values), -1, np.int64)
+    for cid, i in lookup.items():
+        out[values == cid] = i
+    return out
+
+
+def colouring(mode: str, labels: np.ndarray, classes: list[LabelClass],
+              predictions: Predictions | None, gt: GroundTruth | None,
+              suggested: np.ndarray | None) -> tuple[Colouring, str | None]:
+    """Returns the colouring and, when the mode cannot be shown yet, a note saying why."""
+    ids = [c.id for c in classes]
+    names = [c.name for c in classes]
+    colors = [c.color for c in classes]
+    by_label = Colouring(_codes_for(labels, ids), names, colors)
+    if mode == "prediction" or mode == "confidence":
+        if predictions is None:
+            return by_label, "No predictions yet: train a model (Train page) to colour by them."
+        if mode == "confidence":
+            return Colouring(by_label.codes, names, colors, continuous=predictions.confidence,
+                             continuous_name="confidence"), None
+        pred = _codes_for(predictions.labels, ids)
+        return Colouring(pred, names, colors, none_name="no prediction"), None
+    if mode == "ground truth":
+        if gt is None or not gt.available:
+            return by_label, "This dataset came without ground truth."
+        gt_colors = [PALETTE[i % len(PALETTE)] for i in range(len(gt.class_names))]
+        return Colouring(gt.labels, list(gt.class_names), gt_colors, none_name="unknown"), None
+    if mode == "suggested next":
+        codes = np.full(len(labels), -1, np.int64)
+        if suggested is not None and len(suggested):
+            codes[suggested] = 0
+        return Colouring(codes, ["suggested next"], ["#d62728"], none_name="other"), (
+            None if suggested is not None and len(suggested) else "Open the Label queue to get suggestions.")
+    return by_label, None

@@ -1,0 +1,67 @@
+"""The latent map as one Plotly WebGL scatter.
+
+One `Scattergl` trace holds every point, with the image id in `customdata`: Streamlit merges
+point indices across traces (notes/streamlit.md), so several traces would make selections
+ambiguous. Colours are per-point category codes on a discrete colour scale (small ints, not
+70,000 colour strings). The legend is made of empty traces, one per category: it shows names,
+colours and counts for any number of classes, and holds no points that could be selected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+UNLABELED = "#c8c8c8"
+
+
+@dataclass
+class Colouring:
+    """What the points are coloured by: categorical codes or a continuous value."""
+    codes: np.ndarray                  # (N,) int: index into names/colors, -1 = 'none'
+    names: list[str]                   # category names
+    colors: list[str]                  # '#rrggbb' per category
+    none_name: str = "unlabeled"
+    continuous: np.ndarray | None = None   # (N,) float in [0, 1] (e.g. confidence) instead
+    continuous_name: str = ""
+
+
+def _discrete_scale(colors: list[str]) -> list[list]:
+    """Plotly colorscale mapping integer code k (0 = 'none', 1.. = categories) to its colour."""
+    palette = [UNLABELED, *colors]
+    n = len(palette)
+    scale = []
+    for k, c in enumerate(palette):
+        scale += [[k / n, c], [(k + 1) / n, c]]
+    return scale
+
+
+def map_figure(xy: np.ndarray, ids: np.ndarray, colouring: Colouring, height: int = 640,
+               dragmode: str = "lasso") -> go.Figure:
+    """xy (N, 2) float32 layout, ids (N,) int image ids -> the figure."""
+    n = len(xy)
+    size = 6 if n < 2_000 else 4 if n < 20_000 else 2.5
+    if colouring.continuous is not None:
+        marker = dict(color=colouring.continuous.astype(np.float32), colorscale="Viridis", cmin=0, cmax=1,
+                      size=size, colorbar=dict(title=colouring.continuous_name, thickness=12))
+    else:
+        k = len(colouring.colors) + 1
+        marker = dict(color=(colouring.codes + 1).astype(np.int16), colorscale=_discrete_scale(colouring.colors),
+                      cmin=-0.5, cmax=k - 0.5, size=size, showscale=False)
+    fig = go.Figure(go.Scattergl(
+        x=xy[:, 0], y=xy[:, 1], mode="markers", marker=marker, customdata=ids,
+        hovertemplate="image %{customdata}<extra></extra>", showlegend=False, name="images"))
+    if colouring.continuous is None:
+        counts = np.bincount(colouring.codes + 1, minlength=len(colouring.names) + 1)
+        entries = [(colouring.none_name, UNLABELED, counts[0])] + \
+            [(name, col, counts[i + 1]) for i, (name, col) in enumerate(zip(colouring.names, colouring.colors))]
+        for name, col, count in entries:
+            if count:
+                fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=f"{name} ({count:,})",
+                                           marker=dict(color=col, size=9), hoverinfo="skip"))
+    fig.update_layout(height=height, dragmode=dragmode, margin=dict(l=0, r=0, t=24, b=0),
+                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+                      legend=dict(itemsizing="constant", font=dict(size=11)),
+                      uirevision="latent-map", plot_bgcolor="white")
+    return fig
