@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..schedules import BudgetSchedule
 from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
 from .base import SSLEstimator, to_tensor
 from .features import deskew
@@ -68,14 +69,14 @@ class VAENet(nn.Module):
 
 
 class _VAETask(NetOptimiserState):
-    def __init__(self, net: VAENet, x: torch.Tensor, cfg: VAEConfig, epochs: float, device):
+    def __init__(self, net: VAENet, x: torch.Tensor, cfg: VAEConfig, epochs: float, device,
+                 budget_s: float | None = None):
         self.net, self.x, self.cfg, self.device = net, x, cfg, device
         self.batch = min(cfg.batch_size, len(x))
         self.steps_per_epoch = max(1, len(x) // self.batch)
         self.opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         total = max(1, int(epochs * self.steps_per_epoch))
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, cfg.lr, total_steps=total + 1,
-                                                         pct_start=0.05)
+        self.sched = BudgetSchedule(self.opt, cfg.lr, total, budget_s)  # anneals by steps or time
 
     def epoch_size(self) -> int:
         return len(self.x)
@@ -110,7 +111,7 @@ class VAE(SSLEstimator):
         if not (warm_start and hasattr(self, "net_")):
             self.net_ = VAENet(x.shape[1], self.config)
         self.net_.to(device)
-        task = _VAETask(self.net_, x, self.config, self.config.epochs, device)
+        task = _VAETask(self.net_, x, self.config, self.config.epochs, device, time_budget_s)
         Trainer(TrainerConfig(max_epochs=self.config.epochs, time_budget_s=time_budget_s,
                               seed=self.random_state), callbacks).fit(task)
         self.net_.eval().cpu()
