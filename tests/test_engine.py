@@ -198,3 +198,12 @@ def test_one_class_only_is_a_clear_error_for_every_method():
     for cls in METHODS.values():
         with pytest.raises(ValueError, match="at least 2 classes"):
             cls().fit(X, np.where(y == 5, 5, -1))
+
+
+def test_vae_ssl_without_time_for_the_classifier_predicts_by_latent_neighbours(tmp_path):
+    X, y = blobs(40)
+    cfg = VAESSLConfig(vae=TINY_VAE, min_classifier_s=1e9)       # never enough time to distil
+    model = VAESSL(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)
+    assert model.net_ is None and model.score(X, y) > 0.9
+    loaded = load_model(model.save(tmp_path / "v"))
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))

@@ -157,16 +157,7 @@ class GraphClassifier(SSLEstimator):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """kNN vote over the fitted nodes; an image that was fitted gets its own label back."""
-        f = self.transform(X)                                        # (M, d)
-        k = min(10, len(self.features_))
-        idx, dist = knn_query(f, self.features_, k)                  # (M, k)
-        scale = self.node_scale_[idx].mean(1, keepdims=True) + 1e-8  # (M, 1)
-        w = np.exp(-4.0 * dist ** 2 / scale ** 2) + 1e-12            # (M, k)
-        exact = dist[:, 0] < 1e-4
-        w[exact] = 0.0
-        w[exact, 0] = 1.0
-        p = np.einsum("mk,mkc->mc", w, self.node_proba_[idx])
-        return p / p.sum(1, keepdims=True)
+        return knn_vote(self.transform(X), self.features_, self.node_proba_, self.node_scale_)
 
     def _state(self) -> dict[str, Any]:
         t = torch.from_numpy
@@ -193,6 +184,24 @@ def propagate_labels(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: G
     scores[labeled] = -np.inf
     scores[labeled, codes[labeled]] = np.inf                         # the user's labels stand
     return Propagation(scores, method, validation)
+
+
+def knn_vote(queries: np.ndarray, nodes: np.ndarray, proba: np.ndarray,
+             scale: np.ndarray | None = None, k: int = 10) -> np.ndarray:
+    """Class probabilities of new points (M, d) from their k nearest fitted nodes (N, d) with
+    node probabilities (N, K), Gaussian-weighted by distance; a query identical to a node gets
+    that node's own answer. `scale` (N,) is each node's kernel width (default: k-th distance)."""
+    idx, dist = knn_query(queries, nodes, min(k, len(nodes)))            # (M, k)
+    if scale is None:
+        width = dist[:, -1:] + 1e-8                                      # (M, 1)
+    else:
+        width = scale[idx].mean(1, keepdims=True) + 1e-8
+    w = np.exp(-4.0 * dist ** 2 / width ** 2) + 1e-12                    # (M, k)
+    exact = dist[:, 0] < 1e-4
+    w[exact] = 0.0
+    w[exact, 0] = 1.0
+    p = np.einsum("mk,mkc->mc", w, proba[idx])
+    return p / p.sum(1, keepdims=True)
 
 
 def node_proba(scores: np.ndarray) -> np.ndarray:

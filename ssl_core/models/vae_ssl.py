@@ -23,7 +23,7 @@ from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stag
 from .classifier import ClassifierConfig, predict_logits, train_classifier
 from .features import deskew
 from .graph import knn, knn_graph
-from .graph_ssl import GraphConfig, graph_neighbors, propagate_labels
+from .graph_ssl import GraphConfig, graph_neighbors, knn_vote, node_proba, propagate_labels
 from .mlp_nets import EncoderMLP
 from .vae import VAE, VAEConfig
 
@@ -36,6 +36,8 @@ class VAESSLConfig:
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
         epochs=4.0, min_steps=500, batch_size=256, lr=1e-3))  # low rate keeps the pretraining
     labeled_weight: float = 3.0       # a user label counts 3x a pseudo-label
+    min_classifier_s: float = 20.0    # less time left than this: skip the classifier and predict
+                                      # by a kNN vote in latent space (a busy machine, tiny budget)
 
 
 class VAESSL(SSLEstimator):
@@ -63,18 +65,23 @@ class VAESSL(SSLEstimator):
         self.validation_ = prop.validation
         pseudo = prop.scores.argmax(1)                                # (N,) codes
         self.vae_.set_class_regions(z, self.classes_[pseudo])
+        self.transduction_ = self.classes_[pseudo]
+        self.latents_, self.node_proba_ = z, node_proba(prop.scores).astype(np.float32)
+        metrics = {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
+        classifier_s = budget.share(1.0, reserve_s=5.0, floor_s=0.0)
+        self.net_ = None
+        if classifier_s is not None and classifier_s < cfg.min_classifier_s:
+            report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
+            return self                   # no time to distil: predict by latent-space kNN vote
         self.net_ = self._new_classifier()
         self.net_.encoder.load_state_dict(self.vae_.net_.encoder.state_dict())
         self.net_.mu.load_state_dict(self.vae_.net_.mu.state_dict())
         weights = np.ones(len(X))
         weights[codes >= 0] = cfg.labeled_weight
-        metrics = {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
         report_stage(callbacks, "classifier", 2, 3, budget.elapsed(), metrics)
-        trainer = TrainerConfig(time_budget_s=budget.share(1.0, reserve_s=5.0, floor_s=5.0),
-                                seed=self.random_state)
+        trainer = TrainerConfig(time_budget_s=classifier_s, seed=self.random_state)
         train_classifier(self._inputs(X), pseudo, weights, len(self.classes_), cfg.classifier,
                          trainer, staged(callbacks, "classifier"), net=self.net_)
-        self.transduction_ = self.classes_[pseudo]
         report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
         return self
 
@@ -88,6 +95,8 @@ class VAESSL(SSLEstimator):
         return deskew(x).clamp(0, 1) if self.config.vae.deskew else x
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.net_ is None:
+            return knn_vote(self.vae_.transform(X), self.latents_, self.node_proba_)
         return torch.softmax(predict_logits(self.net_, self._inputs(X)), 1).numpy()
 
     def transform(self, X: np.ndarray) -> np.ndarray:
@@ -98,6 +107,9 @@ class VAESSL(SSLEstimator):
         return self.vae_.sample(n, label, seed)
 
     def _state(self) -> dict[str, Any]:
+        if self.net_ is None:
+            return {"vae": self.vae_._state(), "latents": torch.from_numpy(self.latents_),
+                    "node_proba": torch.from_numpy(self.node_proba_)}
         return {"net": self.net_.state_dict(), "vae": self.vae_._state()}
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -105,6 +117,10 @@ class VAESSL(SSLEstimator):
         self.vae_.input_shape_ = self.input_shape_
         self.vae_._set_state(state["vae"], meta)
         self.vae_.classes_ = self.classes_
+        self.net_ = None
+        if "net" not in state:
+            self.latents_, self.node_proba_ = state["latents"].numpy(), state["node_proba"].numpy()
+            return
         self.net_ = self._new_classifier()
         self.net_.load_state_dict(state["net"])
         self.net_.eval()
