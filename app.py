@@ -11,6 +11,9 @@ session.init()
 project = session.current_project()
 navigation = st.navigation([
     st.Page("pages/data.py", title="Images", icon=":material/photo_library:", default=True),
+    st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("pages/queue.py", title="Label queue", icon=":material/checklist:"),
+    st.Page("pages/classes.py", title="Classes", icon=":material/label:"),
     st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ])

@@ -12,7 +12,7 @@ st.title(f"Classes · {project.name}")
 classes = list_classes(project.store)
 labels = current_labels(project.store)
 counts = {c.id: int((labels == c.id).sum()) for c in classes}
-user = st.session_state["user"]
+user = session.user()
 
 
 def guarded(action, message: str) -> None:

@@ -26,16 +26,23 @@ st.title(f"Map · {project.name}")
 
 map_data = load_map(project, allow_stale=True)
 running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
+stale = map_data is None or len(map_data.layout) < n
+tried = jobs.list_jobs(project.store, limit=1, kind="map")
+if stale and not running and n > 0 and (not tried or tried[0].params.get("n_images") != n):
+    # first visit after an import: build (or extend) the map in the background, once per size
+    worker.launch(project, "map", {"n_images": n})
+    running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
 if running:
     follow_job(project, running[0].id, "map-job")
 if map_data is None:
     if not running:
-        st.info("No map yet. Building it trains a VAE on all images (no labels needed), encodes "
-                "every image and lays the latent space out in 2-D with UMAP. Meanwhile you can "
-                "browse thumbnails on the Images page.")
+        if tried and tried[0].status is jobs.JobStatus.FAILED:
+            st.error(f"Building the map failed: {tried[0].error}")
         if st.button("Build the map", type="primary", disabled=n == 0):
-            worker.launch(project, "map", {})
+            worker.launch(project, "map", {"n_images": n})
             st.rerun()
+    st.info("The map trains a VAE on all images (no labels needed), encodes every image and lays "
+            "the latent space out in 2-D with UMAP. Meanwhile you can browse the Images page.")
     st.stop()
 
 xy, latents = map_data.layout, map_data.latents
@@ -76,7 +83,7 @@ selection = np.array([i for i in selection if i not in dropped], np.int64)
 
 def undo_button(key: str, label: str = "Undo") -> None:
     if st.button(label, key=key, help="Undo your last label, clear, merge or delete"):
-        result = undo_last(project.store, user=st.session_state["user"])
+        result = undo_last(project.store, user=session.user())
         st.toast("Undone." if result else "Nothing to undo.")
         st.rerun()
 
@@ -101,14 +108,14 @@ with panel:
     if b1.button(f"Label {len(selection):,}", type="primary", key="assign"):
         try:
             cid = add_class(project.store, new_name or "").id if target == -1 else target
-            res = set_labels(project.store, selection.tolist(), cid, user=st.session_state["user"],
+            res = set_labels(project.store, selection.tolist(), cid, user=session.user(),
                              action_uuid=st.session_state[action_key])
             st.toast(f"Labeled {res.n_images:,} images as {names.get(cid, new_name)}.")
             st.rerun()
         except LabelError as err:
             st.error(str(err))
     if b2.button("Clear labels", key="clear"):
-        res = set_labels(project.store, selection.tolist(), None, user=st.session_state["user"],
+        res = set_labels(project.store, selection.tolist(), None, user=session.user(),
                          action_uuid=st.session_state[action_key] + "-clear")
         st.toast(f"Cleared {res.n_images:,} labels.")
         st.rerun()

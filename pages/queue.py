@@ -70,7 +70,7 @@ if saved:
     total = 0
     for cid in sorted({c for c in chosen.values() if c != SKIP}):
         ids = [i for i, c in chosen.items() if c == cid]
-        total += set_labels(project.store, ids, cid, user=st.session_state["user"],
+        total += set_labels(project.store, ids, cid, user=session.user(),
                             action_uuid=f"{st.session_state['queue_action']}-{cid}").n_images
     st.session_state["suggested"] = [i for i, c in chosen.items() if c == SKIP]
     st.toast(f"Saved {total} labels.")

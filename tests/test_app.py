@@ -8,7 +8,8 @@ from conftest import REPO
 from ssl_core import jobs, labels
 from ssl_core.project import Project, projects_dir
 
-PAGES = ["pages/data.py", "pages/jobs.py", "pages/export.py"]
+PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/jobs.py",
+         "pages/export.py"]
 
 
 @pytest.fixture
@@ -81,3 +82,48 @@ def test_import_from_the_ui_runs_as_a_job(app, tmp_path):
     assert "Skipped 1 files." in app.text[0].value
     skipped = app.dataframe[0].value
     assert skipped["path"].tolist() == ["broken.png"] and "not an image" in skipped["reason"][0]
+
+
+def test_map_page_builds_the_map_in_the_background_then_shows_it(app):
+    app.switch_page("pages/map.py").run()
+    assert not app.exception, app.exception
+    project = Project.open(projects_dir() / "digits")
+    job = jobs.list_jobs(project.store, kind="map")[0]          # launched by the first visit
+    deadline = time.monotonic() + 240
+    while not jobs.get_job(project.store, job.id).status.finished and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert jobs.get_job(project.store, job.id).status is jobs.JobStatus.SUCCEEDED
+    app.run()
+    assert not app.exception, app.exception
+    assert len(jobs.list_jobs(project.store, kind="map")) == 1   # not launched again
+    assert any("1,797 images" in c.value for c in app.caption)
+
+
+def test_classes_page_adds_and_renames(app):
+    app.switch_page("pages/classes.py").run()
+    app.text_input[0].input("cat")
+    app.button(key="FormSubmitter:add_class-Add class").click().run()
+    assert not app.exception, app.exception
+    store = Project.open(projects_dir() / "digits").store
+    assert [c.name for c in labels.list_classes(store)] == ["cat"]
+    app.text_input(key=f"rename-{labels.list_classes(store)[0].id}").input("kitten").run()
+    next(b for b in app.button if b.label == "Rename").click().run()
+    assert [c.name for c in labels.list_classes(store)] == ["kitten"]
+
+
+def test_queue_suggests_and_saves_labels(app):
+    store = Project.open(projects_dir() / "digits").store
+    labels.add_class(store, "a")
+    labels.add_class(store, "b")
+    app.switch_page("pages/queue.py").run()
+    app.segmented_control(key="queue_strategy").set_value("random")
+    next(b for b in app.button if b.label == "Suggest").click().run()
+    assert not app.exception, app.exception
+    boxes = [s for s in app.selectbox if s.key and s.key.startswith("q-")]
+    assert len(boxes) == 24
+    a = labels.list_classes(store)[0].id
+    boxes[0].set_value(a)
+    boxes[1].set_value(a)
+    app.button(key="FormSubmitter:queue_form-Save 24 (accept the guesses, with your fixes)").click().run()
+    assert not app.exception, app.exception
+    assert (labels.current_labels(store) == a).sum() == 2

@@ -50,6 +50,10 @@ def test_lasso_label_recolour_and_undo(digits_with_map):
         page.get_by_role("link", name="Map").click()
         page.locator(".js-plotly-plot").wait_for(timeout=60_000)
         wait_until_idle(page)
+        page.wait_for_function("""() => { const gd = document.querySelector('.js-plotly-plot');
+            return gd && gd._fullLayout && gd._fullLayout.xaxis && gd._fullLayout.xaxis._length > 100
+                   && gd.querySelectorAll('.scatterlayer, canvas').length > 0; }""", timeout=60_000)
+        page.wait_for_timeout(1000)                       # let WebGL finish its first draw
         t0 = time.monotonic()
         screenshot(page, "map-01-loaded")
         lasso_around(page, centre)

@@ -35,6 +35,11 @@ def init() -> None:
     st.session_state.setdefault("project_name", None)
 
 
+def user() -> str:
+    """Who is labeling (recorded with every label event)."""
+    return st.session_state.get("user") or getpass.getuser()
+
+
 def current_project() -> Project:
     projects = {p.name: p for p in _bootstrap()}
     name = st.session_state.get("project_name")
