@@ -31,8 +31,11 @@ PLANS = {
     "table": [
         *[("digits", m, n, 30, (0,), ()) for n in (1, 5, 10, 50)
           for m in ("default", "vae", "gan", "baseline")],
-        *[("mnist", m, n, 180, (0,), ()) for n in (1, 5, 50)
-          for m in ("default", "vae", "gan", "baseline")],
+        *[("mnist", m, n, 180, (0,), ()) for m in ("default", "baseline") for n in (1, 5, 50)],
+        *[("mnist", m, n, 180, (0,), ()) for m in ("gan", "vae") for n in (1, 5, 50)],
+    ],
+    "labeler": [
+        *[("mnist", "labeler", s, 300, (0,), ()) for s in ("diversity", "uncertainty", "random")],
     ],
     "extra": [
         ("mnist", "default", 10, 900, (1, 2), ()),
@@ -45,12 +48,16 @@ PLANS = {
 
 
 def run_key(dataset, method, n, budget, seed, extra) -> tuple:
+    if method == "labeler":
+        return (dataset, method, n, float(budget), seed)
     family = extra[extra.index("--baseline-family") + 1] if "--baseline-family" in extra else "cnn"
     augment = "--no-augment" not in extra
     return (dataset, method, n, float(budget), seed) + ((family, augment) if method == "baseline" else ())
 
 
 def row_key(row: dict) -> tuple:
+    if "strategy" in row:
+        return (row["dataset"], "labeler", row["strategy"], float(row["budget_s"]), row["seed"])
     key = (row["dataset"], row["method"], row["labels_per_class"], float(row["budget_s"]), row["seed"])
     return key + ((row["baseline_family"], row["augment"]) if row["method"] == "baseline" else ())
 
@@ -66,9 +73,11 @@ def main() -> None:
         for seed in seeds:
             if run_key(dataset, method, n, budget, seed, extra) in done:
                 continue
-            cmd = [sys.executable, "-m", "ssl_core.bench", "--dataset", dataset, "--method", method,
-                   "--labels-per-class", str(n), "--budget-s", str(budget), "--seed", str(seed),
-                   "--data-root", args.data_root, "--out", str(RESULTS), *extra]
+            what = (["--strategy", n, "--labels", "50"] if method == "labeler" else
+                    ["--method", method, "--labels-per-class", str(n), *extra])
+            cmd = [sys.executable, "-m", "ssl_core.bench", "--dataset", dataset, *what,
+                   "--budget-s", str(budget), "--seed", str(seed), "--data-root", args.data_root,
+                   "--out", str(RESULTS)]
             print(" ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, cwd=ROOT, check=False)
 
