@@ -1,1 +1,0 @@
-"""Prototype semi-supervised learning engine (research copy, not the product)."""
