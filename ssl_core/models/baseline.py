@@ -70,7 +70,7 @@ class SupervisedBaseline(SSLEstimator):
             net = self._train(x, codes, train, budget.share(1 / 3), staged(callbacks, "validation"))
             pred = predict_logits(net, x[val]).argmax(1).numpy()
             self.validation_ = accuracy(codes[val], pred)
-        self.net_ = self._train(x, codes, np.arange(len(codes)), budget.share(1.0),
+        self.net_ = self._train(x, codes, np.arange(len(codes)), budget.share(1.0, reserve_s=5.0),
                                 staged(callbacks, "fit"))
         return self
 
