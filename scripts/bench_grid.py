@@ -37,6 +37,14 @@ PLANS = {
     "labeler": [
         *[("mnist", "labeler", s, 300, (0,), ()) for s in ("diversity", "uncertainty", "random")],
     ],
+    "session": [   # what one session's remaining machine time allowed, most needed first
+        ("mnist", "vae", 10, 180, (0, 1, 2), ()),
+        ("mnist", "labeler", "diversity", 300, (0,), ()),
+        *[("digits", m, n, 30, (0,), ()) for n in (1, 5, 10, 50)
+          for m in ("default", "vae", "gan", "baseline")],
+        ("mnist", "labeler", "random", 300, (0,), ()),
+        ("mnist", "gan", 10, 900, (0,), ()),
+    ],
     "extra": [
         ("mnist", "default", 10, 900, (1, 2), ()),
         ("mnist", "gan", 10, 900, (0,), ()),
