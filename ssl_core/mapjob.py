@@ -172,7 +172,8 @@ def _previous_vae(project: Project, image_shape: tuple[int, ...], cfg):
     except ModelFileError:
         return None
     same_net = (tuple(vae.config.hidden) == tuple(cfg.hidden)
-                and vae.config.latent_dim == cfg.latent_dim)
+                and vae.config.latent_dim == cfg.latent_dim
+                and getattr(vae.config, "deskew", False) == getattr(cfg, "deskew", False))
     return vae if same_net and tuple(vae.input_shape_) == tuple(image_shape) else None
 
 
