@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..trainer import Callback, TrainProgress
+from ..trainer import Callback, TrainProgress, use_all_cores
 from ..validation import Accuracy
 
 FORMAT_VERSION = 1
@@ -121,6 +121,18 @@ class SSLEstimator:
 
     def get_params(self) -> dict[str, Any]:
         return {"config": self.config, "random_state": self.random_state}
+
+    def _begin_fit(self, X: np.ndarray, y: np.ndarray, time_budget_s: float | None
+                   ) -> tuple[np.ndarray, np.ndarray, Budget]:
+        """What every fit starts with: all cores, the budget's clock, labels encoded and checked
+        (at least 2 classes), the input shape. Returns (X as an array, codes (N,), budget)."""
+        use_all_cores()
+        budget = Budget(time_budget_s)
+        codes, self.classes_ = encode_labels(y)
+        check_labels(codes)
+        X = np.asarray(X)
+        self.input_shape_ = tuple(X.shape[1:])
+        return X, codes, budget
 
     # -- persistence -------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

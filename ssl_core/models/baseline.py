@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..trainer import Callback, TrainerConfig, use_all_cores
+from ..trainer import Callback, TrainerConfig
 from ..validation import accuracy, stratified_holdout
-from .base import Budget, SSLEstimator, check_labels, encode_labels, staged, to_tensor
+from .base import SSLEstimator, staged, to_tensor
 from .classifier import ClassifierConfig, predict_logits, train_classifier
 from .mlp_nets import DiscriminatorMLP, EncoderMLP
 from .nets import SmallCNN
@@ -56,12 +56,7 @@ class SupervisedBaseline(SSLEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None) -> "SupervisedBaseline":
-        use_all_cores()
-        budget = Budget(time_budget_s)
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        X = np.asarray(X)
-        self.input_shape_ = tuple(X.shape[1:])
+        X, codes, budget = self._begin_fit(X, y, time_budget_s)
         keep = np.flatnonzero(codes >= 0)
         x, codes = to_tensor(X[keep]), codes[keep]                    # (L, C, H, W), (L,)
         self.validation_ = None

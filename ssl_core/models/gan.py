@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from ..schedules import BudgetSchedule
-from ..trainer import Callback, Trainer, TrainerConfig, use_all_cores
-from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stage, staged, to_tensor
+from ..trainer import Callback, Trainer, TrainerConfig
+from .base import SSLEstimator, report_stage, staged, to_tensor
 from .graph_ssl import GraphClassifier, GraphConfig
 from .mlp_nets import DiscriminatorMLP, Generator
 
@@ -152,13 +152,8 @@ class SSLGAN(SSLEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None) -> "SSLGAN":
-        use_all_cores()
         cfg, callbacks = self.config, list(callbacks)
-        budget = Budget(time_budget_s)
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        X = np.asarray(X)
-        self.input_shape_ = tuple(X.shape[1:])
+        X, codes, budget = self._begin_fit(X, y, time_budget_s)
         x = to_tensor(X)                                                # (N, C, H, W)
         sup_idx = np.flatnonzero(codes >= 0)
         sup_codes = codes[sup_idx]

@@ -21,9 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..trainer import Callback, use_all_cores
+from ..trainer import Callback
 from ..validation import Accuracy, accuracy, stratified_folds, stratified_holdout
-from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stage, softmax_np, to_tensor
+from .base import SSLEstimator, report_stage, softmax_np, to_tensor
 from .features import flat_features
 from .graph import PROPAGATORS, knn, knn_graph, knn_query
 
@@ -120,11 +120,7 @@ class GraphClassifier(SSLEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None) -> "GraphClassifier":
-        use_all_cores()
-        budget = Budget(time_budget_s)
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        self.input_shape_ = tuple(np.asarray(X).shape[1:])
+        X, codes, budget = self._begin_fit(X, y, time_budget_s)
         report_stage(callbacks, "graph", 0, 1, budget.elapsed())
         self.fit_graph_(to_tensor(X), codes)
         report_stage(callbacks, "graph", 1, 1, budget.elapsed(), self._val_metrics())

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..trainer import Callback, TrainerConfig, use_all_cores
-from .base import Budget, check_labels, encode_labels, report_stage, staged, to_tensor
+from ..trainer import Callback, TrainerConfig
+from .base import Budget, report_stage, staged, to_tensor
 from .classifier import ClassifierConfig, forward_all, predict_logits, train_classifier
 from .graph import knn, knn_graph, poisson_learning
 from .graph_ssl import GraphClassifier, GraphConfig, graph_neighbors
@@ -53,12 +53,8 @@ class SSLPipeline(GraphClassifier):
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None) -> "SSLPipeline":
-        use_all_cores()
         cfg, callbacks = self.config, list(callbacks)
-        budget = Budget(time_budget_s)
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        self.input_shape_ = tuple(np.asarray(X).shape[1:])
+        X, codes, budget = self._begin_fit(X, y, time_budget_s)
         x = to_tensor(X)                                              # (N, C, H, W)
         n_rounds = cfg.rounds if len(x) >= cfg.min_images_for_cnn else 0
         n_stages = 1 + n_rounds

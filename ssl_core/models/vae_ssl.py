@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..trainer import Callback, TrainerConfig, use_all_cores
-from .base import Budget, SSLEstimator, check_labels, encode_labels, report_stage, staged, to_tensor
+from ..trainer import Callback, TrainerConfig
+from .base import SSLEstimator, report_stage, staged, to_tensor
 from .classifier import ClassifierConfig, predict_logits, train_classifier
 from .features import deskew
 from .graph import knn, knn_graph
@@ -48,13 +48,8 @@ class VAESSL(SSLEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None) -> "VAESSL":
-        use_all_cores()
         cfg, callbacks = self.config, list(callbacks)
-        budget = Budget(time_budget_s)
-        codes, self.classes_ = encode_labels(y)
-        check_labels(codes)
-        X = np.asarray(X)
-        self.input_shape_ = tuple(X.shape[1:])
+        X, codes, budget = self._begin_fit(X, y, time_budget_s)
         self.vae_ = VAE(cfg.vae, self.random_state).fit(
             X, callbacks=staged(callbacks, "vae"), time_budget_s=budget.share(cfg.vae_time_fraction))
         z = self.vae_.transform(X)                                    # (N, latent)
