@@ -14,6 +14,7 @@ navigation = st.navigation([
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("pages/queue.py", title="Label queue", icon=":material/checklist:"),
     st.Page("pages/classes.py", title="Classes", icon=":material/label:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ])

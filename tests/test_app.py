@@ -8,7 +8,7 @@ from conftest import REPO
 from ssl_core import jobs, labels
 from ssl_core.project import Project, projects_dir
 
-PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/jobs.py",
+PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/train.py", "pages/jobs.py",
          "pages/export.py"]
 
 
@@ -127,3 +127,15 @@ def test_queue_suggests_and_saves_labels(app):
     app.button(key="FormSubmitter:queue_form-Save 24 (accept the guesses, with your fixes)").click().run()
     assert not app.exception, app.exception
     assert (labels.current_labels(store) == a).sum() == 2
+
+
+def test_train_page_launches_a_training_job(app):
+    store = Project.open(projects_dir() / "digits").store
+    for c, ids in (("a", [0, 10]), ("b", [1, 11])):
+        labels.set_labels(store, ids, labels.add_class(store, c).id)
+    app.switch_page("pages/train.py").run()
+    app.selectbox(key="train_method").set_value("graph").run()
+    next(b for b in app.button if b.label.startswith("Train on 4")).click().run()
+    assert not app.exception, app.exception
+    job = jobs.list_jobs(Project.open(projects_dir() / "digits").store, kind="train")[0]
+    assert job.params["method"] == "graph"
