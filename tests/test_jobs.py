@@ -3,7 +3,6 @@ import os
 import signal
 import time
 
-import pytest
 
 from conftest import worker_env
 from ssl_core import jobs, worker

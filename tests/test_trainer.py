@@ -1,7 +1,6 @@
 """The model-agnostic trainer: epochs, time budget, callbacks, checkpoint/resume, cancel."""
 import time
 
-import numpy as np
 import pytest
 import torch
 
