@@ -31,7 +31,10 @@ if running:
     follow_job(project, running[0].id, "train-job")
 
 st.subheader("Runs")
-for run in list_runs(project.store, limit=20):
+runs = list_runs(project.store, limit=20)
+if not runs:
+    st.caption("No runs yet. Label images of at least 2 classes (Map or Label queue), then train.")
+for run in runs:
     summary = run.summary or {}
     val = summary.get("validation")
     test = summary.get("test")
