@@ -45,6 +45,11 @@ PLANS = {
         ("mnist", "labeler", "random", 300, (0,), ()),
         ("mnist", "gan", 10, 900, (0,), ()),
     ],
+    "finish": [   # issue 3's remaining targets, then the MNIST table rows
+        ("mnist", "gan", 10, 900, (0, 1, 2), ()),
+        ("mnist", "default", 10, 900, (1, 2), ()),
+        *[("mnist", m, n, 180, (0,), ()) for m in ("default", "baseline", "gan", "vae") for n in (1, 5, 50)],
+    ],
     "extra": [
         ("mnist", "default", 10, 900, (1, 2), ()),
         ("mnist", "gan", 10, 900, (0,), ()),
