@@ -39,6 +39,11 @@ def to_tensor(X: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor
     return torch.from_numpy(X).to(device).permute(0, 3, 1, 2).float() / 255.0
 
 
+def to_uint8_images(x: torch.Tensor) -> np.ndarray:
+    """The inverse of to_tensor: (N, C, H, W) float in [0, 1] -> (N, H, W, C) uint8."""
+    return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """y with arbitrary class values and -1 for unlabeled -> (codes 0..K-1 or -1, classes)."""
     y = np.asarray(y).astype(np.int64)
@@ -118,6 +123,13 @@ class SSLEstimator:
 
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         return float((self.predict(X) == np.asarray(y)).mean())
+
+    def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
+        """What the model makes of each class right now, for live views while it trains:
+        (K, n, H, W, C) uint8 in `classes_` order (generated images for generative methods,
+        random members of each predicted class otherwise), or None when it has nothing to show
+        yet. Cheap and safe to call from a training callback (between optimisation steps)."""
+        return None
 
     def get_params(self) -> dict[str, Any]:
         return {"config": self.config, "random_state": self.random_state}

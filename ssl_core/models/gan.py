@@ -199,6 +199,19 @@ class SSLGAN(SSLEstimator):
         h, w, c = self.input_shape_
         return (img.reshape(-1, c, h, w).permute(0, 2, 3, 1) * 255).round().byte().numpy()
 
+    def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
+        """Generator samples per class (ranked by the discriminator), also mid-training."""
+        if getattr(self, "G_", None) is None:
+            return None
+        modes = self.G_.training, self.D_.training
+        self.G_.eval()
+        self.D_.eval()
+        try:
+            return np.stack([self.sample(n_per_class, label=int(c), seed=seed) for c in self.classes_])
+        finally:
+            self.G_.train(modes[0])
+            self.D_.train(modes[1])
+
     def _state(self) -> dict[str, Any]:
         return {"D": self.D_.state_dict(), "G": self.G_.state_dict(), "rollbacks": int(self.rollbacks_)}
 

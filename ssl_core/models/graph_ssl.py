@@ -12,6 +12,7 @@ Wilson interval and the number of labeled images behind it, is `validation_`.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import torch
 
 from ..trainer import Callback
 from ..validation import Accuracy, accuracy, stratified_folds, stratified_holdout
-from .base import SSLEstimator, report_stage, softmax_np, to_tensor
+from .base import SSLEstimator, report_stage, softmax_np, to_tensor, to_uint8_images
 from .features import flat_features
 from .graph import PROPAGATORS, knn, knn_graph, knn_query
 
@@ -90,6 +91,54 @@ def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cf
     return best
 
 
+def data_key(x: torch.Tensor) -> str:
+    """A cheap fingerprint of a dataset (N, C, H, W): its shape and ~512 evenly spaced images.
+    Warm starts reuse a fitted graph only for the very same images."""
+    step = max(1, len(x) // 512)
+    digest = hashlib.blake2b(repr(tuple(x.shape)).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(x[::step].numpy()).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class GraphCache:
+    """The label-independent part of the graph stage (about 90% of its time on MNIST): the
+    feature projection, the features and the kNN lists. A retrain on new labels for the same
+    images reuses it and only propagates again."""
+    key: str                   # data_key of the images
+    settings: tuple            # (deskew, n_components, k) it was built with
+    projection: "GraphFeatures"
+    features: np.ndarray       # (N, d) float32
+    idx: np.ndarray            # (N, k) int64 neighbour ids
+    dist: np.ndarray           # (N, k) float32 distances
+    knn_s: float = 0.0         # what the kNN search took (the pipeline plans its rounds by it)
+
+    @classmethod
+    def build(cls, x: torch.Tensor, cfg: GraphConfig, seed: int, key: str) -> "GraphCache":
+        projection, feats = GraphFeatures.fit(x, cfg, seed)
+        k = graph_neighbors(cfg, len(x))
+        t0 = time.perf_counter()
+        idx, dist = knn(feats, k)
+        return cls(key, (cfg.deskew, cfg.n_components, k), projection, feats, idx, dist,
+                   time.perf_counter() - t0)
+
+    def fits(self, key: str, cfg: GraphConfig, n: int) -> bool:
+        return self.key == key and self.settings == (cfg.deskew, cfg.n_components, graph_neighbors(cfg, n))
+
+    def state(self) -> dict[str, Any]:
+        t = torch.from_numpy
+        return {"key": self.key, "settings": list(self.settings), "pca_mean": t(self.projection.mean),
+                "pca_components": t(self.projection.components), "deskew": self.projection.deskewed,
+                "features": t(self.features), "idx": t(np.asarray(self.idx, np.int64)),
+                "dist": t(np.asarray(self.dist, np.float32)), "knn_s": float(self.knn_s)}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> "GraphCache":
+        projection = GraphFeatures(s["pca_mean"].numpy(), s["pca_components"].numpy(), bool(s["deskew"]))
+        return cls(s["key"], tuple(s["settings"]), projection, s["features"].numpy(),
+                   s["idx"].numpy(), s["dist"].numpy(), float(s.get("knn_s", 0.0)))
+
+
 class GraphFeatures:
     """deskew -> flatten -> PCA projection; fitted once, reused for new images."""
 
@@ -119,30 +168,48 @@ class GraphClassifier(SSLEstimator):
     Config = GraphConfig
 
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
-            time_budget_s: float | None = None) -> "GraphClassifier":
+            time_budget_s: float | None = None, init: SSLEstimator | None = None
+            ) -> "GraphClassifier":
+        """`init`: a previous fit on the same images (e.g. the last run) whose graph is reused."""
         X, codes, budget = self._begin_fit(X, y, time_budget_s)
         report_stage(callbacks, "graph", 0, 1, budget.elapsed())
-        self.fit_graph_(to_tensor(X), codes)
+        self.fit_graph_(to_tensor(X), codes, reuse=init)
         report_stage(callbacks, "graph", 1, 1, budget.elapsed(), self._val_metrics())
+        self.fit_images_ = None                                       # only previews needed it
         return self
 
-    def fit_graph_(self, x: torch.Tensor, codes: np.ndarray, cfg: GraphConfig | None = None
-                   ) -> Propagation:
-        """The graph stage on prepared input x (N, C, H, W); shared with the pipelines."""
+    def fit_graph_(self, x: torch.Tensor, codes: np.ndarray, cfg: GraphConfig | None = None,
+                   reuse: SSLEstimator | None = None) -> Propagation:
+        """The graph stage on prepared input x (N, C, H, W); shared with the pipelines. With
+        `reuse` (an earlier fit on the same images and settings) only the propagation runs."""
         cfg = cfg or self.config
         self.graph_config_ = cfg
-        self.projection_, self.features_ = GraphFeatures.fit(x, cfg, self.random_state)
+        self.fit_images_ = x                                         # for preview(); not saved
+        key = data_key(x)
+        cache = getattr(reuse, "graph_cache_", None)
+        self.graph_reused_ = cache is not None and cache.fits(key, cfg, len(x))
+        if not self.graph_reused_:
+            cache = GraphCache.build(x, cfg, self.random_state, key)
+        self.graph_cache_ = cache
+        self.projection_, self.features_ = cache.projection, cache.features
+        idx, dist = cache.idx, cache.dist
         t0 = time.perf_counter()
-        idx, dist = knn(self.features_, graph_neighbors(cfg, len(x)))
         self.graph_ = knn_graph(idx, dist)
         self.node_scale_ = dist[:, -1].astype(np.float32)           # (N,) local kernel width
         result = propagate_labels(self.graph_, codes, len(self.classes_), cfg, self.random_state)
-        self.graph_seconds_ = time.perf_counter() - t0              # kNN + propagation, measured
+        self.graph_seconds_ = cache.knn_s + time.perf_counter() - t0  # kNN + propagation
         self.scores_ = result.scores
         self.propagation_, self.validation_ = result.method, result.validation
         self.node_proba_ = node_proba(result.scores).astype(np.float32)  # (N, K)
         self.transduction_ = self.classes_[self.scores_.argmax(1)]
         return result
+
+    def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
+        """Random fitted images of each class as the graph labels them (its mistakes show)."""
+        x, proba = getattr(self, "fit_images_", None), getattr(self, "node_proba_", None)
+        if x is None or proba is None:
+            return None
+        return class_members(x, proba.argmax(1), len(self.classes_), n_per_class, seed)
 
     def _val_metrics(self) -> dict[str, float]:
         return {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
@@ -157,15 +224,18 @@ class GraphClassifier(SSLEstimator):
 
     def _state(self) -> dict[str, Any]:
         t = torch.from_numpy
-        return {"pca_mean": t(self.projection_.mean), "pca_components": t(self.projection_.components),
-                "features": t(self.features_), "node_proba": t(self.node_proba_),
-                "node_scale": t(self.node_scale_), "propagation": self.propagation_,
-                "deskew": self.projection_.deskewed}
+        return {"graph": self.graph_cache_.state(), "node_proba": t(self.node_proba_),
+                "node_scale": t(self.node_scale_), "propagation": self.propagation_}
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.projection_ = GraphFeatures(state["pca_mean"].numpy(), state["pca_components"].numpy(),
-                                         bool(state["deskew"]))
-        self.features_ = state["features"].numpy()
+        if "graph" in state:
+            self.graph_cache_ = GraphCache.from_state(state["graph"])
+            self.projection_, self.features_ = self.graph_cache_.projection, self.graph_cache_.features
+        else:                       # saved before graphs were kept: predicts, cannot warm-start
+            self.graph_cache_ = None
+            self.projection_ = GraphFeatures(state["pca_mean"].numpy(), state["pca_components"].numpy(),
+                                             bool(state["deskew"]))
+            self.features_ = state["features"].numpy()
         self.node_proba_ = state["node_proba"].numpy()
         self.node_scale_ = state["node_scale"].numpy()
         self.propagation_ = state["propagation"]
@@ -198,6 +268,21 @@ def knn_vote(queries: np.ndarray, nodes: np.ndarray, proba: np.ndarray,
     w[exact, 0] = 1.0
     p = np.einsum("mk,mkc->mc", w, proba[idx])
     return p / p.sum(1, keepdims=True)
+
+
+def class_members(x: torch.Tensor, codes: np.ndarray, n_classes: int, n: int, seed: int
+                  ) -> np.ndarray:
+    """(K, n, H, W, C) uint8: n random images of x (N, C, H, W) per code; blank where a class
+    has fewer than n members."""
+    rng = np.random.default_rng(seed)
+    _, c, h, w = x.shape
+    out = np.full((n_classes, n, h, w, c), 255, np.uint8)
+    for k in range(n_classes):
+        ids = np.flatnonzero(codes == k)
+        ids = np.sort(rng.choice(ids, min(n, len(ids)), replace=False)) if len(ids) else ids
+        if len(ids):
+            out[k, :len(ids)] = to_uint8_images(x[torch.from_numpy(ids)])
+    return out
 
 
 def node_proba(scores: np.ndarray) -> np.ndarray:

@@ -101,6 +101,15 @@ class VAESSL(SSLEstimator):
         """n generated images; from class `label`'s latent region when given."""
         return self.vae_.sample(n, label, seed)
 
+    def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
+        """Decoded draws from each class's latent region (once the latent graph has run)."""
+        vae = getattr(self, "vae_", None)
+        if vae is None or getattr(vae, "class_means_", None) is None:
+            return None
+        return np.stack([vae.sample(n_per_class, int(c), seed) if c in vae.classes_ else
+                         np.full((n_per_class, *self.input_shape_), 255, np.uint8)
+                         for c in self.classes_])
+
     def _state(self) -> dict[str, Any]:
         if self.net_ is None:
             return {"vae": self.vae_._state(), "latents": torch.from_numpy(self.latents_),
