@@ -84,6 +84,12 @@ def launch(project: Project, kind: str, params: dict[str, Any] | None = None,
            env: dict[str, str] | None = None) -> int:
     """Record a job and start a worker process for it; returns the job id at once."""
     job_id = jobs.create_job(project.store, kind, params)
+    start_worker(project, job_id, env)
+    return job_id
+
+
+def start_worker(project: Project, job_id: int, env: dict[str, str] | None = None) -> None:
+    """Start the worker process for an already recorded job (a failure to start fails it)."""
     project.logs_dir.mkdir(parents=True, exist_ok=True)
     log = open(project.logs_dir / f"job-{job_id}.log", "ab")
     child_env = dict(os.environ if env is None else env)
@@ -98,7 +104,6 @@ def launch(project: Project, kind: str, params: dict[str, Any] | None = None,
         jobs.fail(project.store, job_id, f"could not start the worker process: {err}")
     finally:
         log.close()
-    return job_id
 
 
 def _heartbeat_loop(project: Project, job_id: int, cancel: threading.Event,

@@ -1,11 +1,17 @@
 """The 'train' job end to end in a real worker: labels in, model + predictions + run summary out."""
+import os
+import signal
+
 import numpy as np
+from PIL import Image
 
 from ssl_core import jobs, worker
 from ssl_core.imagestore import ImageStore
-from ssl_core.labels import add_class, set_labels
+from ssl_core.labels import add_class, list_classes, set_labels
+from ssl_core.live import preview_path
 from ssl_core.models.registry import load_model
 from ssl_core.predictions import load_predictions, save_predictions
+from ssl_core.retrain import request_retrain
 from ssl_core.runs import list_runs, metric_series
 from test_jobs import wait_for
 
@@ -56,3 +62,75 @@ def test_predictions_are_replaced_atomically_and_stale_ones_ignored(project):
     assert np.allclose(pred.confidence, 0.9)
     assert load_predictions(project, 6) is None                   # images added since: stale
     assert not list(project.root.glob("*.tmp*"))
+
+
+def test_retrain_reuses_the_graph_compares_with_the_baseline_and_writes_a_preview(digits_project):
+    project = digits_project
+    label_five_per_class(project)
+    first = wait_for(project, worker.launch(project, "train", {"budget_s": 30, "compare_baseline": False}),
+                     lambda j: j.status.finished, timeout=120)
+    assert first.status is jobs.JobStatus.SUCCEEDED, first.error
+    assert first.result["warm_start_run"] is None and not first.result["graph_reused"]
+    assert preview_path(project, first.result["run_id"]).is_file()    # the live grid was written
+    with Image.open(preview_path(project, first.result["run_id"])) as img:
+        assert img.height > img.width / 10                           # a row per class, not a strip
+    # label 3 more images per class, retrain: the last run's graph is reused, labels are new
+    gt = ImageStore(project).ground_truth()
+    names = {c.name: c.id for c in list_classes(project.store)}
+    for d in range(10):
+        more = np.flatnonzero((gt.labels == d) & ~gt.is_test)[5:8]
+        set_labels(project.store, more.tolist(), names[str(d)], user="t")
+    second = wait_for(project, worker.launch(project, "train", {"budget_s": 30}),
+                      lambda j: j.status.finished, timeout=180)
+    assert second.status is jobs.JobStatus.SUCCEEDED, second.error
+    res = second.result
+    assert res["warm_start_run"] == first.result["run_id"] and res["graph_reused"]
+    assert res["n_labels"] == 80 and res["validation"]["n"] == 80
+    base = res["baseline"]
+    assert base["test"]["n"] == res["test"]["n"]                       # same unlabeled test images
+    assert abs(res["gain"]["test"] - 100 * (res["test"]["value"] - base["test"]["value"])) < 1e-9
+    report = res["test_report"]
+    matrix = np.array(report["confusion"])
+    assert matrix.sum() == res["test"]["n"]                            # every test image counted once
+    assert np.trace(matrix) == round(res["test"]["value"] * res["test"]["n"])
+    assert set(report["per_class"]) == {str(d) for d in range(10)}
+
+
+def test_retrains_are_coalesced_and_run_one_at_a_time(digits_project):
+    project = digits_project
+    label_five_per_class(project)
+    params = {"budget_s": 30, "compare_baseline": False, "warm_start": False}
+    a = request_retrain(project, params)
+    b = request_retrain(project, params)
+    c = request_retrain(project, {**params, "seed": 3})              # folded into b
+    assert not a.coalesced and b.behind == a.job_id and not b.coalesced
+    assert c.coalesced and c.job_id == b.job_id
+    ja = wait_for(project, a.job_id, lambda j: j.status.finished, timeout=120)
+    jb = wait_for(project, b.job_id, lambda j: j.status.finished, timeout=120)
+    assert ja.status is jobs.JobStatus.SUCCEEDED and jb.status is jobs.JobStatus.SUCCEEDED, jb.error
+    runs = {r.job_id: r for r in list_runs(project.store)}
+    assert set(runs) == {a.job_id, b.job_id}                           # two fits for three clicks
+    assert runs[b.job_id].created_at >= ja.finished_at                 # b waited for a
+    assert runs[b.job_id].config["seed"] == 3                          # with the latest request
+
+
+def test_killed_training_fails_and_keeps_the_last_good_model(digits_project):
+    project = digits_project
+    label_five_per_class(project)
+    good = wait_for(project, worker.launch(project, "train", {"budget_s": 30, "compare_baseline": False}),
+                    lambda j: j.status.finished, timeout=120)
+    assert good.status is jobs.JobStatus.SUCCEEDED, good.error
+    before = load_predictions(project).proba.copy()
+    slow = worker.launch(project, "train", {"method": "baseline", "budget_s": 120})
+    running = wait_for(project, slow, lambda j: j.status is jobs.JobStatus.RUNNING and j.progress > 0,
+                       timeout=60)
+    with project.store.read() as conn:
+        pid = conn.execute("SELECT pid FROM jobs WHERE id = ?", (running.id,)).fetchone()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    dead = wait_for(project, slow, lambda j: j.status.finished, timeout=30)
+    assert dead.status is jobs.JobStatus.FAILED and "stopped responding" in dead.error
+    assert np.array_equal(load_predictions(project).proba, before)     # still the good model's
+    assert load_model(good.result["model"]).predict(ImageStore(project).images()[:5]).shape == (5,)
+    again = wait_for(project, worker.launch(project, "train", {"budget_s": 30, "compare_baseline": False}),
+                     lambda j: j.status.finished, timeout=120)
+    assert again.status is jobs.JobStatus.SUCCEEDED, again.error
