@@ -1,8 +1,11 @@
 """Command line: `python -m ssl_core <command>`. Run with --help for the commands.
 
-    import         import images into a project and print the import report
-    export-labels  write the project's current labels as CSV
-    label / undo   label images from scripts (the same transactional writes as the app)
+    import              import images into a project and print the import report
+    export-labels       write the project's current labels as CSV
+    export-predictions  write the latest predictions for every image as CSV
+    export-model        write a trained model (weights, config, classes, load snippet) as a zip
+    export-imagefolder  write labeled and/or confidently predicted images as class folders (zip)
+    label / undo        label images from scripts (the same transactional writes as the app)
 """
 from __future__ import annotations
 
@@ -27,6 +30,16 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a confidence lies in 0..1, e.g. 0.9")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ssl_core", description="Latentlab core tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -44,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-labels", help="write current labels to a CSV file")
     exp.add_argument("--project", required=True)
     exp.add_argument("--out", required=True)
+    pre = sub.add_parser("export-predictions", help="write the latest predictions to a CSV file")
+    pre.add_argument("--project", required=True)
+    pre.add_argument("--out", required=True)
+    mod = sub.add_parser("export-model", help="write a trained model as a zip")
+    mod.add_argument("--project", required=True)
+    mod.add_argument("--out", required=True)
+    mod.add_argument("--run", type=int, help="run id (default: the newest run with a model)")
+    fol = sub.add_parser("export-imagefolder", help="write images into class folders, as a zip")
+    fol.add_argument("--project", required=True)
+    fol.add_argument("--out", required=True)
+    fol.add_argument("--labeled", action=argparse.BooleanOptionalAction, default=True,
+                     help="include labeled images (default: yes)")
+    fol.add_argument("--predicted", action=argparse.BooleanOptionalAction, default=False,
+                     help="include unlabeled images predicted with --min-confidence (default: no)")
+    fol.add_argument("--min-confidence", type=_fraction, default=0.9)
     lab = sub.add_parser("label", help="label images (creates the class if needed)")
     lab.add_argument("--project", required=True)
     lab.add_argument("--ids", required=True, help="comma-separated image ids")
@@ -83,6 +111,31 @@ def _export(args) -> int:
     return 0
 
 
+def _export_predictions(args) -> int:
+    from .export import export_predictions
+
+    n = export_predictions(Project.open(args.project), args.out)
+    print(f"wrote predictions for {n:,} images to {args.out}")
+    return 0
+
+
+def _export_model(args) -> int:
+    from .export_model import export_model
+
+    run = export_model(Project.open(args.project), args.out, args.run)
+    print(f"wrote the model of run {run.id} ({run.method}, {run.n_labels} labels) to {args.out}")
+    return 0
+
+
+def _export_imagefolder(args) -> int:
+    from .export_imagefolder import export_imagefolder
+
+    result = export_imagefolder(Project.open(args.project), args.out, args.labeled,
+                                args.predicted, args.min_confidence)
+    print(result.summary())
+    return 0
+
+
 def _label(args) -> int:
     from .labels import add_class, set_labels
 
@@ -102,7 +155,9 @@ def _undo(args) -> int:
     return 0
 
 
-_COMMANDS = {"import": _import, "export-labels": _export, "label": _label, "undo": _undo}
+_COMMANDS = {"import": _import, "export-labels": _export, "export-predictions": _export_predictions,
+             "export-model": _export_model, "export-imagefolder": _export_imagefolder,
+             "label": _label, "undo": _undo}
 
 if __name__ == "__main__":
     sys.exit(main())

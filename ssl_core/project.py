@@ -8,6 +8,7 @@
         models/         trained models (state_dict .pt + config .json)
         logs/           one log file per background job
         uploads/        uploaded archives waiting to be imported
+        exports/        files prepared for download on the Export page (the ImageFolder zip)
 
 <home> is $LATENTLAB_HOME, or ~/.latentlab when it is not set.
 """
