@@ -1,45 +1,48 @@
-"""Train page: retrain a method on the current labels in the background; see its runs.
-(The live view with curves and samples is still to come: see the open issue.)"""
+"""Train page: retrain the chosen method on the current labels in the background, watch it
+live, and read honest results (validation, ground-truth test, gain over the baseline)."""
 import streamlit as st
 
-from ssl_core import jobs, worker
 from ssl_core.imagestore import ImageStore
 from ssl_core.labels import current_labels
 from ssl_core.models.registry import DESCRIPTIONS, METHODS
-from ssl_core.runs import list_runs
-from ssl_core.trainjob import default_budget
-from ssl_core.validation import Accuracy
-from ui import session
-from ui.jobs_view import follow_job
+from ssl_core.retrain import request_retrain
+from ssl_core.trainjob import baseline_budget, default_budget
+from ui import session, train_view
 
 project = session.current_project()
 n = ImageStore(project).n_images
 st.title(f"Train · {project.name}")
 labels = current_labels(project.store, n)
 n_labeled, n_classes = int((labels >= 0).sum()), len(set(labels[labels >= 0].tolist()))
-method = st.selectbox("Method", list(METHODS), format_func=lambda m: f"{m} — {DESCRIPTIONS[m]}",
-                      key="train_method")
-budget = st.slider("Time budget (seconds)", 10, 900, int(default_budget(n)), step=10, key="train_budget")
-running = [j for j in jobs.active_jobs(project.store) if j.kind == "train"]
-if st.button(f"Train on {n_labeled:,} labels", type="primary",
-             disabled=bool(running) or n_classes < 2,
-             help="Needs labels of at least 2 classes" if n_classes < 2 else None):
-    worker.launch(project, "train", {"method": method, "budget_s": budget})
-    st.rerun()
-running = [j for j in jobs.active_jobs(project.store) if j.kind == "train"]
-if running:
-    follow_job(project, running[0].id, "train-job")
 
-st.subheader("Runs")
-runs = list_runs(project.store, limit=20)
-if not runs:
-    st.caption("No runs yet. Label images of at least 2 classes (Map or Label queue), then train.")
-for run in runs:
-    summary = run.summary or {}
-    val = summary.get("validation")
-    test = summary.get("test")
-    line = f"**Run {run.id}** · {run.method} · {run.n_labels} labels · "
-    line += f"validation {Accuracy(**val)}" if val else "no validation (too few labels)"
-    if test:
-        line += f" · test on ground truth you did not label: {Accuracy(**test)}"
-    st.markdown(line if run.summary else f"**Run {run.id}** · {run.method} · running or failed")
+left, right = st.columns([2, 3])
+method = left.selectbox("Method", list(METHODS), format_func=lambda m: f"{m} — {DESCRIPTIONS[m]}",
+                        key="train_method")
+budget = left.slider("Time budget (seconds)", 10, 900, int(default_budget(n)), step=10,
+                     key="train_budget")
+warm = right.checkbox("Warm-start from the last run of this method", value=True, key="train_warm",
+                      help="Reuses the kNN graph and fine-tunes the last network: small label "
+                           "changes give new predictions in a fraction of the time")
+compare = right.checkbox("Also train the supervised baseline on the same labels", value=True,
+                         key="train_compare", disabled=method == "baseline",
+                         help=f"Adds up to {baseline_budget(budget):.0f} s; shows what the "
+                              "unlabeled images buy")
+if right.button(f"Retrain on {n_labeled:,} labels", type="primary", key="train_retrain",
+                disabled=n_classes < 2, shortcut="Ctrl+Enter",
+                help="Needs labels of at least 2 classes" if n_classes < 2 else
+                     "Labeling goes on while it trains (Ctrl+Enter)"):
+    req = request_retrain(project, {"method": method, "budget_s": budget, "warm_start": warm,
+                                    "compare_baseline": compare and method != "baseline"})
+    if req.coalesced:
+        st.toast(f"Job {req.job_id} is already queued: it will use these settings and your "
+                 "latest labels.")
+    elif req.behind:
+        st.toast(f"Queued as job {req.job_id}: starts when job {req.behind} finishes.")
+    else:
+        st.toast(f"Training started (job {req.job_id}).")
+if n_classes < 2:
+    right.caption("Label images of at least 2 classes first (Map or Label queue).")
+
+train_view.live(project)
+st.divider()
+train_view.results(project)

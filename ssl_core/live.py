@@ -66,6 +66,7 @@ class LiveReporter:
         self.t0 = time.perf_counter()
         self.last_log = self.last_preview = -1e9
         self.stage = ""
+        self.last_metrics: dict = {}
         self.step = 0
 
     def __call__(self, progress) -> None:
@@ -76,8 +77,9 @@ class LiveReporter:
         if self.record and (stage_changed or now - self.last_preview >= PREVIEW_EVERY_S):
             self._preview()
             self.last_preview = time.perf_counter()
-        if stage_changed or now - self.last_log >= METRICS_EVERY_S:
-            self.last_log = now
+        new_metrics = progress.metrics != self.last_metrics       # e.g. a stage's validation
+        if stage_changed or new_metrics or now - self.last_log >= METRICS_EVERY_S:
+            self.last_log, self.last_metrics = now, dict(progress.metrics)
             self._log(progress, now - self.t0)
         else:
             self.ctx.check_cancelled()

@@ -3,8 +3,8 @@
 - validation: the estimator's own `validation_` (chosen and measured on a split of the user's
   labels), with its interval and the number of labels behind it;
 - test: only where the dataset came with ground truth, on evaluation-split images the user did
-  NOT label (what the user labeled would flatter the model), matched to the project's classes
-  by name. The confusion matrix and per-class accuracy use the same images. Nothing here is
+  NOT label (what the user labeled would flatter the model), of the ground-truth classes that
+  have a project class of the same name. The confusion matrix and per-class accuracy use the same images. Nothing here is
   used to choose a model.
 """
 from __future__ import annotations
@@ -32,17 +32,25 @@ class TestReport:
                 "per_class": {k: v.to_dict() for k, v in self.per_class.items()}}
 
 
-def test_report(pred_names: np.ndarray, labels: np.ndarray, gt: GroundTruth) -> TestReport | None:
+def test_report(pred_names: np.ndarray, labels: np.ndarray, gt: GroundTruth,
+                class_names: list[str]) -> TestReport | None:
     """pred_names (N,) predicted class name per image, labels (N,) the user's class ids (-1 =
-    unlabeled). None when the dataset has no ground truth or every test image was labeled."""
+    unlabeled), class_names: the project's classes. Test images count when their true class
+    has a project class of the same name (the classes the user set up; a user who named their
+    classes differently gets no test figure rather than a wrong one). None when the dataset has
+    no ground truth, no class name matches, or every such test image was labeled."""
     if not gt.available:
         return None
+    names = [n for n in gt.class_names if n in set(class_names)]    # compared classes
+    if not names:
+        return None
+    known = np.isin(np.array(gt.class_names, dtype=object), names)   # (K_gt,) bool
     has = (gt.labels >= 0) & gt.is_test & (labels < 0)               # (N,) bool
+    has &= known[np.maximum(gt.labels, 0)]
     if not has.any():
         return None
     truth = np.array(gt.class_names, dtype=object)[gt.labels[has]]  # (M,) names
     pred = np.asarray(pred_names, dtype=object)[has]
-    names = list(gt.class_names)
     index = {n: i for i, n in enumerate(names)}
     confusion = np.zeros((len(names), len(names) + 1), np.int64)    # (K_gt, K_gt + 1)
     for t, p in zip(truth, pred):

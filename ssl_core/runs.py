@@ -57,5 +57,28 @@ def list_runs(store: Store, limit: int = 100) -> list[Run]:
     """Newest first."""
     with store.read() as conn:
         rows = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-    return [Run(r["id"], r["job_id"], r["method"], json.loads(r["config"]), r["n_labels"],
-                r["created_at"], json.loads(r["summary"]) if r["summary"] else None) for r in rows]
+    return [_row_to_run(r) for r in rows]
+
+
+def _row_to_run(r) -> Run:
+    return Run(r["id"], r["job_id"], r["method"], json.loads(r["config"]), r["n_labels"],
+               r["created_at"], json.loads(r["summary"]) if r["summary"] else None)
+
+
+def run_for_job(store: Store, job_id: int) -> Run | None:
+    """The run a train job created (None while it waits its turn or before it starts)."""
+    with store.read() as conn:
+        row = conn.execute("SELECT * FROM runs WHERE job_id = ? ORDER BY id DESC LIMIT 1",
+                           (job_id,)).fetchone()
+    return None if row is None else _row_to_run(row)
+
+
+def run_metrics(store: Store, run_id: int) -> dict[str, list[tuple[int, float]]]:
+    """Every metric a run logged: name -> [(step, value)] in step order (one query)."""
+    with store.read() as conn:
+        rows = conn.execute("SELECT step, name, value FROM metrics WHERE run_id = ? ORDER BY step",
+                            (run_id,)).fetchall()
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        out.setdefault(r["name"], []).append((r["step"], r["value"]))
+    return out

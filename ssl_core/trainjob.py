@@ -128,7 +128,7 @@ def _summary(model, pred: np.ndarray, labels, images: ImageStore, store, n_label
     validation = getattr(model, "validation_", None)
     names = {c.id: c.name for c in list_classes(store)}
     pred_names = np.array([names.get(int(p), "") for p in pred], dtype=object)
-    report = test_report(pred_names, labels, images.ground_truth())
+    report = test_report(pred_names, labels, images.ground_truth(), list(names.values()))
     return {"n_labels": n_labels,
             "validation": None if validation is None else validation.to_dict(),
             "test": None if report is None else report.accuracy.to_dict(),

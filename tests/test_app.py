@@ -8,8 +8,8 @@ from conftest import REPO
 from ssl_core import jobs, labels
 from ssl_core.project import Project, projects_dir
 
-PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/train.py", "pages/jobs.py",
-         "pages/export.py"]
+PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/train.py", "pages/samples.py",
+         "pages/jobs.py", "pages/export.py"]
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_train_page_launches_a_training_job(app):
         labels.set_labels(store, ids, labels.add_class(store, c).id)
     app.switch_page("pages/train.py").run()
     app.selectbox(key="train_method").set_value("graph").run()
-    next(b for b in app.button if b.label.startswith("Train on 4")).click().run()
+    app.button(key="train_retrain").click().run()
     assert not app.exception, app.exception
     job = jobs.list_jobs(Project.open(projects_dir() / "digits").store, kind="train")[0]
     assert job.params["method"] == "graph"

@@ -1,0 +1,72 @@
+"""The Train page with real runs: live view while a job runs, honest results after it."""
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO
+from ssl_core import jobs, worker
+from ssl_core.imagestore import ImageStore
+from ssl_core.importer import import_source
+from ssl_core.labels import add_class, set_labels
+from ssl_core.project import Project, projects_dir
+from ssl_core.run_history import curves_frame, history_frame, learning_curve_frame
+from ssl_core.runs import list_runs
+from ssl_core.sources import SourceSpec
+from test_jobs import wait_for
+from ui.train_charts import confusion_figure, learning_curve_figure
+
+
+@pytest.fixture
+def trained(monkeypatch, tmp_path):
+    """A digits project (in LATENTLAB_HOME) with 5 labels per class and two finished runs:
+    graph with a baseline beside it, then graph again, warm-started from the first."""
+    monkeypatch.setenv("LATENTLAB_HOME", str(tmp_path / "home"))
+    project = Project.create(projects_dir() / "digits")
+    import_source(project, SourceSpec("digits"))
+    gt = ImageStore(project).ground_truth()
+    for d in range(10):
+        cls = add_class(project.store, str(d))
+        set_labels(project.store, np.flatnonzero((gt.labels == d) & ~gt.is_test)[:5].tolist(), cls.id)
+    for params in ({"method": "graph", "budget_s": 20}, {"method": "graph", "budget_s": 20,
+                                                         "compare_baseline": False}):
+        job = wait_for(project, worker.launch(project, "train", params), lambda j: j.status.finished,
+                       timeout=180)
+        assert job.status is jobs.JobStatus.SUCCEEDED, job.error
+    return project
+
+
+def test_history_learning_curve_and_charts_from_real_runs(trained):
+    store = trained.store
+    history = history_frame(store)
+    assert list(history["method"]) == ["graph", "graph"] and set(history["labels"]) == {50}
+    assert history.iloc[0]["warm start from"] == history.iloc[1]["run"]
+    graph_row = history.iloc[1]
+    assert graph_row["gain (points)"] == pytest.approx(graph_row["test % (ground truth)"]
+                                                       - graph_row["baseline test %"])
+    curve = learning_curve_frame(store)
+    assert set(curve["method"]) == {"graph", "baseline (same labels)"}
+    assert set(curve["measure"]) == {"validation", "test (ground truth)"}
+    assert len(learning_curve_figure(curve).data) == 4
+    report = list_runs(store)[0].summary["test_report"]
+    fig = confusion_figure(report)
+    assert np.array(fig.data[0].z).sum() == list_runs(store)[0].summary["test"]["n"]
+    assert not curves_frame(store, list_runs(store)[0]).empty
+
+
+def test_train_page_shows_results_and_queues_a_retrain(trained):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Test accuracy (ground truth)"].endswith("%")
+    assert shown["Validation accuracy"].endswith("%")
+    assert any("Warm-started from run" in c.value for c in at.caption)
+    at.button(key="train_retrain").click().run()
+    at.button(key="train_retrain").click().run()                      # second click: queued
+    at.button(key="train_retrain").click().run()                      # third: coalesced
+    assert not at.exception, at.exception
+    active = [j for j in jobs.active_jobs(trained.store) if j.kind == "train"]
+    assert len(active) == 2
+    for job in active:
+        jobs.request_cancel(trained.store, job.id)

@@ -1,0 +1,54 @@
+"""Plotly figures for the Train page: live curves, the learning curve, a confusion matrix.
+
+Figure builders only (frames in, figures out), so they are testable without a browser."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_LAYOUT = dict(height=280, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+
+
+def curves_figure(curves: pd.DataFrame, names: list[str], title: str, y_title: str) -> go.Figure:
+    """Lines of the chosen metric names against seconds (step when no time was logged)."""
+    fig = go.Figure()
+    for name in names:
+        part = curves[curves["name"] == name]
+        x = part["seconds"] if part["seconds"].notna().all() else part["step"]
+        fig.add_trace(go.Scatter(x=x, y=part["value"], mode="lines+markers", name=name,
+                                 marker=dict(size=4)))
+    x_title = "seconds" if curves["seconds"].notna().all() else "step"
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
+    return fig
+
+
+def learning_curve_figure(curve: pd.DataFrame) -> go.Figure:
+    """Accuracy % against number of labels, a line per method and measure (test dashed)."""
+    fig = go.Figure()
+    for (method, measure), part in curve.groupby(["method", "measure"], sort=True):
+        part = part.groupby("labels", as_index=False)["accuracy %"].max()  # best run per count
+        fig.add_trace(go.Scatter(
+            x=part["labels"], y=part["accuracy %"], mode="lines+markers",
+            name=f"{method} · {measure}",
+            line=dict(dash="dash" if measure.startswith("test") else "solid")))
+    fig.update_layout(title="Accuracy against number of labels", xaxis_title="labels",
+                      yaxis_title="accuracy %", **{**_LAYOUT, "height": 340})
+    return fig
+
+
+def confusion_figure(report: dict) -> go.Figure:
+    """Heatmap of a run's test confusion matrix (rows: ground truth, columns: predicted)."""
+    names = [html.escape(n) for n in report["classes"]]
+    matrix = report["confusion"]
+    columns = names + ["other class"]
+    if not any(row[-1] for row in matrix):                       # no prediction fell outside
+        matrix, columns = [row[:-1] for row in matrix], names
+    fig = go.Figure(go.Heatmap(z=matrix, x=columns, y=names, colorscale="Blues",
+                               text=matrix, texttemplate="%{text}", showscale=False,
+                               hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title="Confusion on ground truth you did not label", xaxis_title="predicted",
+                      yaxis_title="true", yaxis_autorange="reversed",
+                      **{**_LAYOUT, "height": 120 + 28 * len(names)})
+    return fig

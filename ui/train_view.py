@@ -1,0 +1,127 @@
+"""Train page sections: the live view of the training job and the results of finished runs.
+
+The live view is a fragment that reruns alone every 1.5 s while a train job is active (the
+rest of the page, and other pages, stay put); when the job finishes it reruns the page once so
+results, the map colours and the queue see the new predictions."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ssl_core import jobs
+from ssl_core.live import preview_path
+from ssl_core.project import Project
+from ssl_core.run_history import curves_frame, history_frame, learning_curve_frame
+from ssl_core.runs import Run, list_runs, run_for_job
+from ssl_core.validation import Accuracy
+from ui.jobs_view import show_job
+from ui.train_charts import confusion_figure, curves_figure, learning_curve_figure
+
+POLL_S = 1.5
+
+
+def active_train_jobs(project: Project) -> list[jobs.Job]:
+    return sorted((j for j in jobs.active_jobs(project.store) if j.kind == "train"), key=lambda j: j.id)
+
+
+def live(project: Project) -> None:
+    """Progress, ETA, curves and preview of the running train job (and what waits behind it)."""
+    if active_train_jobs(project):
+        _live_fragment(project)
+
+
+@st.fragment(run_every=POLL_S)
+def _live_fragment(project: Project) -> None:
+    active = active_train_jobs(project)
+    if not active:
+        st.rerun()                                   # finished: refresh the whole page once
+    job = show_job(project, active[0].id, "train-live")
+    for waiting in active[1:]:
+        st.caption(f"Job {waiting.id} is queued: it starts when job {job.id} finishes and "
+                   "trains on the labels of that moment (further Retrain clicks join it).")
+    run = run_for_job(project.store, job.id)
+    if run is not None:
+        run_curves(project, run, key=f"live-{run.id}")
+
+
+def run_curves(project: Project, run: Run, key: str) -> None:
+    """Loss and validation curves of one run beside its latest preview grid."""
+    curves = curves_frame(project.store, run)
+    left, right = st.columns([3, 2])
+    with left:
+        losses = sorted(n for n in curves["name"].unique() if n.startswith("loss"))
+        if losses:
+            st.plotly_chart(curves_figure(curves, losses, "Training loss", "loss"),
+                            key=f"{key}-loss", config={"displayModeBar": False})
+        if "val_accuracy" in set(curves["name"]):
+            st.plotly_chart(curves_figure(curves, ["val_accuracy"], "Validation accuracy "
+                                          "(held-out labels)", "accuracy"),
+                            key=f"{key}-val", config={"displayModeBar": False})
+        if curves.empty:
+            st.caption("Curves appear after the first seconds of training.")
+    with right:
+        path = preview_path(project, run.id)
+        if path.is_file():
+            st.image(path.read_bytes(), caption=_preview_caption(run.method), width="stretch")
+
+
+def _preview_caption(method: str) -> str:
+    if method in ("gan", "vae"):
+        return "Generated samples, one row per class (refreshes while training)"
+    return "Random images of each class as the model labels them now, one row per class"
+
+
+def results(project: Project) -> None:
+    """Latest run's honest numbers, confusion matrix, learning curve and the runs history."""
+    finished = [r for r in list_runs(project.store, 100) if r.summary]
+    if not finished:
+        st.caption("No runs yet. Label images of at least 2 classes (Map or Label queue), "
+                   "then press Retrain.")
+        return
+    latest = finished[0]
+    st.subheader(f"Latest run: {latest.id} · {latest.method} · {latest.n_labels} labels")
+    _numbers(latest)
+    report = latest.summary.get("test_report")
+    tabs = st.tabs(["Learning curve", "Confusion matrix", "Curves of this run", "All runs"])
+    with tabs[0]:
+        curve = learning_curve_frame(project.store)
+        st.plotly_chart(learning_curve_figure(curve), key="learning-curve",
+                        config={"displayModeBar": False})
+        st.caption("Solid: validation on held-out labels. Dashed: test on ground truth you did "
+                   "not label (shown only, never used to choose).")
+    with tabs[1]:
+        if report:
+            st.plotly_chart(confusion_figure(report), key="confusion",
+                            config={"displayModeBar": False})
+            per_class = {name: f"{Accuracy(**acc)}" for name, acc in report["per_class"].items()}
+            st.dataframe({"class": list(per_class), "accuracy on ground truth": list(per_class.values())},
+                         hide_index=True)
+        else:
+            st.info("A confusion matrix needs ground truth whose class names match yours: this "
+                    "dataset has none that does. Validation accuracy above is the honest measure.")
+    with tabs[2]:
+        run_curves(project, latest, key=f"done-{latest.id}")
+    with tabs[3]:
+        st.dataframe(history_frame(project.store), hide_index=True, width="stretch")
+
+
+def _numbers(run: Run) -> None:
+    s = run.summary
+    val, test, base, gain = s.get("validation"), s.get("test"), s.get("baseline"), s.get("gain")
+    cols = st.columns(3)
+    cols[0].metric("Validation accuracy", f"{100 * val['value']:.1f}%" if val else "n/a",
+                   help="Measured on labels held out from training (cross-validated when few)")
+    cols[0].caption(f"{Accuracy(**val)}" if val else "Too few labels to hold any out.")
+    cols[1].metric("Test accuracy (ground truth)", f"{100 * test['value']:.1f}%" if test else "n/a",
+                   help="Only on images whose true class the dataset gives and you did not label")
+    cols[1].caption(f"{Accuracy(**test)}" if test else
+                    "No ground truth to compare with (the dataset has none, or none of its class "
+                    "names matches yours).")
+    if base:
+        key = "test" if gain and "test" in gain else "validation"
+        delta = gain.get(key) if gain else None
+        cols[2].metric("Gain over supervised baseline", f"{delta:+.1f} points" if delta is not None else "n/a",
+                       help="This run minus the same-family classifier trained on the labels only")
+        cols[2].caption(f"baseline {key}: {Accuracy(**base[key])}" if base.get(key) else "")
+    if s.get("warm_start_run"):
+        st.caption(f"Warm-started from run {s['warm_start_run']}"
+                   + (" (kNN graph reused)" if s.get("graph_reused") else ""))
