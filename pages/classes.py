@@ -5,7 +5,9 @@ import streamlit as st
 
 from ssl_core.labels import (LabelError, add_class, current_labels, delete_class, list_classes, merge_classes,
                              rename_class, set_class_color)
+from ssl_core.store import StoreError
 from ui import session
+from ui.text import escape_markdown
 
 project = session.current_project()
 st.title(f"Classes · {project.name}")
@@ -20,21 +22,21 @@ def guarded(action, message: str) -> None:
         action()
         st.toast(message)
         st.rerun()
-    except LabelError as err:
-        st.error(str(err))
+    except (LabelError, StoreError) as err:   # StoreError: read-only or full project folder
+        st.error(escape_markdown(str(err)))
 
 
 with st.form("add_class", clear_on_submit=True, border=False):
     c1, c2 = st.columns([4, 1])
     name = c1.text_input("New class", placeholder="e.g. cat", label_visibility="collapsed")
     if c2.form_submit_button("Add class", type="primary"):
-        guarded(lambda: add_class(project.store, name), f"Added {name!r}.")
+        guarded(lambda: add_class(project.store, name), f"Added {escape_markdown(repr(name))}.")
 
 if not classes:
     st.caption("No classes yet.")
     st.stop()
 st.dataframe(pd.DataFrame({"class": [c.name for c in classes], "labeled images": [counts[c.id] for c in classes],
-                           "colour": [c.color for c in classes]}), hide_index=True, use_container_width=True)
+                           "colour": [c.color for c in classes]}), hide_index=True, width="stretch")
 by_id = {c.id: c for c in classes}
 pick = st.selectbox("Edit class", list(by_id), format_func=lambda c: by_id[c].name, key="edit_class")
 cls = by_id[pick]
@@ -52,6 +54,9 @@ with c3:
     into = st.selectbox("Merge into", others, format_func=lambda c: by_id[c].name, key="merge_into") if others else None
     if st.button("Merge", disabled=into is None):
         guarded(lambda: merge_classes(project.store, [cls.id], into, user=user),
-                f"Merged {cls.name!r} into {by_id[into].name!r}.")
-if st.button(f"Delete {cls.name!r} ({counts[cls.id]} labels cleared)", type="secondary"):
-    guarded(lambda: delete_class(project.store, cls.id, user=user), f"Deleted {cls.name!r} (undo brings it back).")
+                f"Merged {escape_markdown(repr(cls.name))} into "
+                f"{escape_markdown(repr(by_id[into].name))}.")
+if st.button(f"Delete {escape_markdown(repr(cls.name))} ({counts[cls.id]} labels cleared)",
+             type="secondary"):
+    guarded(lambda: delete_class(project.store, cls.id, user=user),
+            f"Deleted {escape_markdown(repr(cls.name))} (undo brings it back).")

@@ -12,11 +12,13 @@ from ssl_core.mapjob import load_map
 from ssl_core.models.graph import knn_query
 from ssl_core.predictions import Predictions, load_predictions
 from ssl_core.selection import describe_selection, selected_ids
+from ssl_core.store import StoreError
 from ssl_core.thumbnails import contact_sheet
 from ui import session
 from ui.jobs_view import follow_job
 from ui.map_colours import MODES, colouring
-from ui.map_figure import map_figure
+from ui.map_figure import cached_map_figure
+from ui.text import escape_markdown
 
 PAGE = 40
 project = session.current_project()
@@ -37,7 +39,7 @@ if running:
 if map_data is None:
     if not running:
         if tried and tried[0].status is jobs.JobStatus.FAILED:
-            st.error(f"Building the map failed: {tried[0].error}")
+            st.error(f"Building the map failed: {escape_markdown(tried[0].error or '')}")
         if st.button("Build the map", type="primary", disabled=n == 0):
             worker.launch(project, "map", {"n_images": n})
             st.rerun()
@@ -70,8 +72,8 @@ if note:
     st.caption(note)
 map_col, panel = st.columns([3, 2])
 with map_col:
-    event = st.plotly_chart(map_figure(xy, ids, col), key="latent_map", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), use_container_width=True,
+    event = st.plotly_chart(cached_map_figure(xy, ids, col), key="latent_map", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), width="stretch",
                             config={"displaylogo": False, "scrollZoom": True})
 selection = selected_ids(event.selection if event else None, xy, ids)
 dropped = set(st.session_state.get("dropped", []))
@@ -83,7 +85,11 @@ selection = np.array([i for i in selection if i not in dropped], np.int64)
 
 def undo_button(key: str, label: str = "Undo") -> None:
     if st.button(label, key=key, help="Undo your last label, clear, merge or delete"):
-        result = undo_last(project.store, user=session.user())
+        try:
+            result = undo_last(project.store, user=session.user())
+        except StoreError as err:                  # read-only or full project folder
+            st.error(str(err))
+            return
         st.toast("Undone." if result else "Nothing to undo.")
         st.rerun()
 
@@ -97,7 +103,8 @@ with panel:
     st.subheader(f"{len(selection):,} selected")
     if predictions is not None:
         mix = describe_selection(selection, predictions.labels, names)
-        st.caption("Predicted: " + ", ".join(f"{name} {count:,}" for name, count in mix[:8]))
+        st.caption("Predicted: " + ", ".join(f"{escape_markdown(name)} {count:,}"
+                                             for name, count in mix[:8]))
     options = [c.id for c in classes] + [-1]
     target = st.selectbox("Class", options, key="assign_class",
                           format_func=lambda c: "+ New class…" if c == -1 else names[c])
@@ -110,15 +117,19 @@ with panel:
             cid = add_class(project.store, new_name or "").id if target == -1 else target
             res = set_labels(project.store, selection.tolist(), cid, user=session.user(),
                              action_uuid=st.session_state[action_key])
-            st.toast(f"Labeled {res.n_images:,} images as {names.get(cid, new_name)}.")
+            st.toast(f"Labeled {res.n_images:,} images as "
+                     f"{escape_markdown(names.get(cid, new_name))}.")
             st.rerun()
-        except LabelError as err:
-            st.error(str(err))
+        except (LabelError, StoreError) as err:   # StoreError: read-only or full project folder
+            st.error(escape_markdown(str(err)))
     if b2.button("Clear labels", key="clear"):
-        res = set_labels(project.store, selection.tolist(), None, user=session.user(),
-                         action_uuid=st.session_state[action_key] + "-clear")
-        st.toast(f"Cleared {res.n_images:,} labels.")
-        st.rerun()
+        try:
+            res = set_labels(project.store, selection.tolist(), None, user=session.user(),
+                             action_uuid=st.session_state[action_key] + "-clear")
+            st.toast(f"Cleared {res.n_images:,} labels.")
+            st.rerun()
+        except StoreError as err:                  # read-only or full project folder
+            st.error(str(err))
     with b3:
         undo_button("undo")
     if len(selection) == 1:
@@ -132,7 +143,7 @@ with panel:
     pages = max(1, -(-len(selection) // PAGE))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="sel_page") if pages > 1 else 1
     shown = selection[(page - 1) * PAGE: page * PAGE]
-    st.image(contact_sheet(images.images()[shown], cols=8), use_container_width=True,
+    st.image(contact_sheet(images.images()[shown], cols=8), width="stretch",
              caption=f"images {shown[0]}–{shown[-1]} of the selection, in id order")
     drop = st.multiselect("Drop images from the selection", [int(i) for i in shown], key="drop_pick",
                           format_func=lambda i: f"image {i}")

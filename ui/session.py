@@ -30,7 +30,8 @@ def _bootstrap() -> list[Project]:
 
 
 def init() -> None:
-    """Idempotent per rerun: defaults for every session key the pages use."""
+    """Idempotent per rerun: defaults for every session key the pages use. Called by app.py."""
+    st.session_state["_entered_via_app"] = True
     st.session_state.setdefault("user", getpass.getuser())
     st.session_state.setdefault("project_name", None)
 
@@ -40,7 +41,22 @@ def user() -> str:
     return st.session_state.get("user") or getpass.getuser()
 
 
+def _ensure_app_entry() -> None:
+    """A fresh server whose first visitor opens a page's URL (e.g. /map after a restart) runs
+    that page alone, without app.py: Streamlit sees the pages/ folder and uses its legacy
+    multipage mode until some run calls st.navigation (streamlit/runtime/pages_manager.py,
+    `uses_pages_directory`). The page then has the narrow layout, raw file names in the
+    sidebar and no project picker. So a page reached that way switches the legacy mode off and
+    reruns once, which goes through app.py to the same page."""
+    if not st.session_state.get("_entered_via_app"):
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_project() -> Project:
+    _ensure_app_entry()
     projects = {p.name: p for p in _bootstrap()}
     name = st.session_state.get("project_name")
     if name not in projects:

@@ -1,0 +1,127 @@
+"""Time the map page in a real browser (Chromium via Playwright) on a project with a built map:
+
+    .venv/bin/python scripts/map_browser_bench.py --home /tmp/mnist70k/home --project mnist
+
+Prints one JSON line (and appends it to benchmarks/map_browser.jsonl):
+- page_interactive_s: from opening the Map page's URL until the WebGL scatter has drawn every
+  point and Streamlit's script is idle (first visit, then a reload in a new session);
+- lasso_to_selection_s: lasso released -> the selection panel shows its count;
+- label_to_confirmed_s: "Label N" clicked -> the legend shows the new class with N points
+  (the labels are in the store before the page reruns, so this is the user-visible confirm).
+The lasso is drawn around ~`--select` points of one ground-truth class's cluster.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+PLOT_DRAWN = """(n) => { const gd = document.querySelector('.js-plotly-plot');
+    return gd && gd._fullLayout && gd._fullLayout.xaxis && gd._fullLayout.xaxis._length > 100
+           && gd._fullData && gd._fullData.length > 0 && gd._fullData[0].x
+           && gd._fullData[0].x.length >= n
+           && gd.querySelectorAll('canvas').length > 0; }"""
+
+
+def to_pixels(page, x: float, y: float) -> tuple[float, float]:
+    return page.evaluate("""([x, y]) => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
+    }""", [x, y])
+
+
+def lasso(page, centre: np.ndarray, radius: float, n: int = 32) -> None:
+    """A lasso polygon around `centre` with `radius` in data units (an ellipse on screen)."""
+    cx, cy = to_pixels(page, *map(float, centre))
+    rx = to_pixels(page, float(centre[0] + radius), float(centre[1]))[0] - cx
+    ry = to_pixels(page, float(centre[0]), float(centre[1] + radius))[1] - cy
+    page.mouse.move(cx + rx, cy)
+    page.mouse.down()
+    for k in range(1, n + 1):
+        a = 2 * math.pi * k / n
+        page.mouse.move(cx + rx * math.cos(a), cy + ry * math.sin(a), steps=2)
+    page.mouse.up()
+
+
+def open_map(page, url: str, n_points: int) -> float:
+    from browser import wait_until_idle
+    t0 = time.monotonic()
+    page.goto(url + "/map")
+    page.locator(".js-plotly-plot").wait_for(timeout=120_000)
+    page.wait_for_function(PLOT_DRAWN, arg=n_points, timeout=120_000)
+    wait_until_idle(page, 120_000)
+    return time.monotonic() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--home", required=True, help="LATENTLAB_HOME holding the project")
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--select", type=int, default=1000, help="about how many points to lasso")
+    ap.add_argument("--class-name", default="bench")
+    args = ap.parse_args()
+    os.environ["LATENTLAB_HOME"] = args.home
+    from browser import chromium_page, running_app, screenshot, wait_until_idle
+    from ssl_core.imagestore import ImageStore
+    from ssl_core.labels import current_labels
+    from ssl_core.mapjob import load_map
+    from ssl_core.project import Project
+
+    project = Project.named(args.project)
+    data = load_map(project)
+    if data is None:
+        sys.exit("the project has no current map: build it first (Map page or the map job)")
+    n = len(data.layout)
+    gt = ImageStore(project).ground_truth()
+    unlabeled = current_labels(project.store, n) < 0
+    cls = np.flatnonzero(gt.labels == 0) if gt.available else np.arange(n)
+    centre = np.median(data.layout[cls], axis=0)
+    dist = np.linalg.norm(data.layout - centre, axis=1)
+    radius = float(np.sort(dist[unlabeled])[min(args.select, unlabeled.sum()) - 1])
+    result = {"project": args.project, "points": n}
+    with running_app(Path(args.home), timeout_s=180) as url, chromium_page(1400, 1100) as page:
+        result["page_interactive_first_s"] = round(open_map(page, url, n), 2)
+        result["page_interactive_reload_s"] = round(open_map(page, url, n), 2)
+        page.wait_for_timeout(500)
+        screenshot(page, "bench-map-loaded")
+        t0 = time.monotonic()
+        lasso(page, centre, radius)
+        heading = page.get_by_role("heading", name="selected")
+        heading.wait_for(timeout=60_000)
+        wait_until_idle(page)
+        result["lasso_to_selection_s"] = round(time.monotonic() - t0, 2)
+        selected = int(heading.inner_text().split()[0].replace(",", ""))
+        result["selected"] = selected
+        name_box = page.get_by_label("New class name")
+        if not name_box.is_visible():
+            page.get_by_role("combobox", name="Class", exact=True).click()
+            page.get_by_role("option", name="New class").click()
+        name_box.fill(args.class_name)
+        name_box.press("Enter")
+        wait_until_idle(page)
+        t1 = time.monotonic()
+        page.get_by_role("button", name=f"Label {selected:,}").click()
+        page.locator(".legendtext", has_text=f"{args.class_name} ({selected:,})").wait_for(timeout=60_000)
+        result["label_to_confirmed_s"] = round(time.monotonic() - t1, 2)
+        wait_until_idle(page)
+        screenshot(page, "bench-map-labeled")
+        page.get_by_role("button", name="Undo my last action").click()   # leave the project as found
+        wait_until_idle(page)
+    result["load_average"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(result))
+    with open(ROOT / "benchmarks" / "map_browser.jsonl", "a") as fh:
+        fh.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
