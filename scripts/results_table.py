@@ -25,7 +25,7 @@ BUDGET = {"mnist": 180.0, "digits": 30.0}
 TARGETS = [  # (dataset, labels, method, budget, family, augment, target accuracy, text)
     ("mnist", 10, "default", 180.0, None, None, 0.97, "≥ 97.0%"),
     ("mnist", 10, "default", 900.0, None, None, 0.99, "≥ 99.0%"),
-    ("mnist", 10, "gan", 180.0, None, None, 0.97, "≥ 97.0% within 900 s"),
+    ("mnist", 10, "gan", 900.0, None, None, 0.97, "≥ 97.0%"),
     ("digits", 5, "default", 30.0, None, None, 0.95, "≥ 95.0%"),
 ]
 

@@ -39,6 +39,9 @@ def _live_fragment(project: Project) -> None:
         st.caption(f"Job {waiting.id} is queued: it starts when job {job.id} finishes and "
                    "trains on the labels of that moment (further Retrain clicks join it).")
     run = run_for_job(project.store, job.id)
+    if run is not None and run.summary and st.session_state.get("train_results_for") != run.id:
+        st.session_state["train_results_for"] = run.id   # the model is done (the baseline may
+        st.rerun()                                        # still run): show its numbers now
     if run is not None:
         run_curves(project, run, key=f"live-{run.id}")
 

@@ -1,0 +1,109 @@
+"""Time retraining as a user feels it, in Chromium, on the built-in digits (1,797 images):
+
+    .venv/bin/python scripts/retrain_bench.py [--labels-per-class 5] [--method default]
+
+A fresh project gets N true labels per class (classes named like the ground truth), then:
+- click_to_running_s: "Retrain" clicked -> the live view says the job is running (a worker
+  process claimed it);
+- ui_action_s: while it trains, labels given in the Label queue's one-at-a-time view with a key
+  press -> the confirmation shown (several presses; median and max);
+- click_to_accuracy_s: "Retrain" clicked -> the new test accuracy shown on the Train page.
+Prints one JSON line and appends it to benchmarks/retrain_browser.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+NAMES = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]    # key d -> class "d"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--labels-per-class", type=int, default=5)
+    ap.add_argument("--method", default="default")
+    ap.add_argument("--presses", type=int, default=6)
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="latentlab-retrain-"))
+    os.environ["LATENTLAB_HOME"] = str(home)
+    from browser import chromium_page, running_app, screenshot, wait_until_idle
+    from ssl_core import labels
+    from ssl_core.imagestore import ImageStore
+    from ssl_core.importer import import_source
+    from ssl_core.project import Project
+    from ssl_core.sources import SourceSpec
+
+    project = Project.named("digits")
+    import_source(project, SourceSpec("digits"))
+    ids = {name: labels.add_class(project.store, name).id for name in NAMES}
+    gt = ImageStore(project).ground_truth()
+    for d in range(10):
+        pick = np.flatnonzero((gt.labels == d) & ~gt.is_test)[:args.labels_per_class]
+        labels.set_labels(project.store, pick.tolist(), ids[gt.class_names[d]])
+    n_labels = 10 * args.labels_per_class
+    out = {"dataset": "digits", "method": args.method, "labels": n_labels}
+    with running_app(home, timeout_s=180) as url, chromium_page(1400, 1000) as page:
+        page.goto(url + "/train")
+        page.get_by_role("heading", name="Train · digits").wait_for(timeout=120_000)
+        wait_until_idle(page)
+        if args.method != "default":
+            page.get_by_role("combobox", name="Method").click()
+            page.get_by_role("option", name=args.method, exact=False).first.click()
+            wait_until_idle(page)
+        t0 = time.monotonic()
+        page.get_by_role("button", name=f"Retrain on {n_labels} labels").click()
+        page.get_by_text("(train) · running").first.wait_for(timeout=60_000)
+        out["click_to_running_s"] = round(time.monotonic() - t0, 2)
+        # label while it trains: the queue's one-at-a-time view, true digit keys
+        page.get_by_role("link", name="Label queue").click()
+        page.get_by_role("heading", name="Label queue · digits").wait_for(timeout=60_000)
+        wait_until_idle(page)
+        page.get_by_role("radio", name="random").click()
+        wait_until_idle(page)
+        page.get_by_role("heading", name="Label queue · digits").click()
+        page.keyboard.press("n")
+        page.get_by_role("radio", name="One at a time").wait_for(timeout=30_000)
+        page.get_by_role("radio", name="One at a time").click()
+        page.get_by_text("of 24 labeled").first.wait_for(timeout=30_000)
+        wait_until_idle(page)
+        page.get_by_role("heading", name="Label queue · digits").click()
+        times, during = [], 0
+        for _ in range(args.presses):
+            shown = int(page.locator("[data-testid='stImage']").first.inner_text().split()[-1])
+            active = any(j.kind == "train" and not j.status.finished
+                         for j in __import__("ssl_core.jobs", fromlist=["x"]).list_jobs(project.store, 5))
+            t1 = time.monotonic()
+            page.keyboard.press(gt.class_names[gt.labels[shown]])
+            page.get_by_text(f"Labeled image {shown} as").first.wait_for(timeout=30_000)
+            times.append(time.monotonic() - t1)
+            during += active
+            wait_until_idle(page)
+        out["ui_action_s_median"] = round(statistics.median(times), 2)
+        out["ui_action_s_max"] = round(max(times), 2)
+        out["ui_actions_while_training"] = during
+        page.get_by_role("link", name="Train").click()
+        page.get_by_text("Test accuracy (ground truth)").first.wait_for(timeout=300_000)
+        out["click_to_accuracy_s"] = round(time.monotonic() - t0, 2)
+        wait_until_idle(page)
+        value = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy") \
+            .locator("[data-testid='stMetricValue']").inner_text()
+        out["test_accuracy_shown"] = value.strip()
+        screenshot(page, "bench-retrain")
+    out["load_average"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out))
+    with open(ROOT / "benchmarks" / "retrain_browser.jsonl", "a") as fh:
+        fh.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
