@@ -13,6 +13,7 @@ from ssl_core.project import Project, default_data_root, valid_project_name
 from ssl_core.thumbnails import contact_sheet
 from ui import session
 from ui.jobs_view import follow_job
+from ui.text import escape_markdown
 
 SOURCES = {"Built-in digits (scikit-learn)": "digits", "MNIST": "mnist",
            "Fashion-MNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR-10": "cifar10",
@@ -58,7 +59,8 @@ def _import_form() -> None:
         if target == "a new project" else None
     size_text, channels = "", None
     if target == "a new project" or shape is None:
-        size_text = st.text_input("Size HxW (empty: the most common size)", key="import_size")
+        size_text = st.text_input("Size HxW (empty: the most common size, longer side at most "
+                                  "128)", key="import_size")
         channels = {"most common": None, "grayscale (1)": 1, "colour (3)": 3}[
             st.selectbox("Channels", ["most common", "grayscale (1)", "colour (3)"],
                          key="import_channels")]
@@ -90,8 +92,8 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
             st.error("Choose a .zip file first.")
             return
         if upload.size > limit:
-            st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; the limit is "
-                     f"{limit / 2**20:.0f} MB.")
+            st.error(f"{escape_markdown(upload.name)} is {upload.size / 2**20:.0f} MB; the "
+                     f"limit is {limit / 2**20:.0f} MB.")
             return
     dest = Project.named(new_name) if new_name else project
     job_params = {"source": params, "config": ImportConfig(size=size, channels=channels).to_dict()}
@@ -116,7 +118,8 @@ if st.session_state.get("import_job"):
 
 report = last_import_report(project)
 if report is not None:
-    with st.expander(f"Last import: {report.imported:,} images from {report.source}"
+    with st.expander(f"Last import: {report.imported:,} images from "
+                     f"{escape_markdown(report.source)}"
                      + (f", {len(report.skipped):,} files skipped" if report.skipped else ""),
                      expanded=bool(report.skipped)):
         st.text(report.summary(max_listed=0))

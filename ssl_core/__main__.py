@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-root", help="data root for mnist/fashion-mnist/kmnist/cifar10")
     imp.add_argument("--path", help="folder or .zip for the folder/zip sources")
     imp.add_argument("--no-download", action="store_true", help="never download missing files")
-    imp.add_argument("--size", type=_size, help="store images as HxW (default: most common)")
+    imp.add_argument("--size", type=_size, help="store images as HxW (default: the most "
+                     "common size, longer side at most 128)")
     imp.add_argument("--channels", type=int, choices=(1, 3), help="default: most common")
     imp.add_argument("--max-files", type=int, default=ImportConfig.max_files)
     imp.add_argument("--max-pixels", type=int, default=ImageLimits.max_pixels)

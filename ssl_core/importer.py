@@ -38,7 +38,9 @@ class ImportFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class ImportConfig:
-    size: tuple[int, int] | None = None   # (H, W) to store; None = the most common size
+    size: tuple[int, int] | None = None   # (H, W) to store; None = the most common size...
+    max_side: int = 128                   # ...scaled to this longer side: stored as they come,
+                                          # 12-Mpx photos give rows no model here can take
     channels: int | None = None           # 1 or 3; None = the most common channel count
     max_files: int = 200_000              # refuse folders / archives with more files
     image_limits: ImageLimits = ImageLimits()
@@ -153,7 +155,8 @@ def _import_files(project, store, label, data: FileData, config, fixed, report, 
     if fixed:
         h, w, c = fixed
     else:
-        h, w = config.size or Counter((i.height, i.width) for _, i in good).most_common(1)[0][0]
+        h, w = config.size or fit_side(
+            Counter((i.height, i.width) for _, i in good).most_common(1)[0][0], config.max_side)
         c = config.channels or Counter(i.channels for _, i in good).most_common(1)[0][0]
 
     def decode(pair):
@@ -178,6 +181,13 @@ def _import_files(project, store, label, data: FileData, config, fixed, report, 
     _append(project, store, label, pixels[keep], [it.name for it in kept],
             np.array([it.gt for it in kept], np.int64), np.array([it.is_test for it in kept], bool),
             data.class_names, report, t0)
+
+
+def fit_side(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(H, W) scaled down, aspect kept, so that its longer side is at most `max_side`."""
+    h, w = size
+    scale = min(1.0, max_side / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def _append(project: Project, store: ImageStore, source_label: str, pixels: np.ndarray,
