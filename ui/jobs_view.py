@@ -8,6 +8,7 @@ import streamlit as st
 
 from ssl_core import jobs
 from ssl_core.project import Project
+from ui.text import escape_markdown
 
 
 def _describe(job: jobs.Job) -> str:
@@ -26,7 +27,7 @@ def show_job(project: Project, job_id: int, key: str) -> jobs.Job:
             jobs.request_cancel(project.store, job.id)
             st.rerun(scope="fragment")
     elif job.status is jobs.JobStatus.FAILED:
-        st.error(f"Job {job.id} failed: {job.error}")
+        st.error(f"Job {job.id} failed: {escape_markdown(job.error or '')}")  # names files
     elif job.status is jobs.JobStatus.CANCELLED:
         st.warning(f"Job {job.id} was cancelled.")
     return job
