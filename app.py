@@ -4,6 +4,7 @@ This file only sets up the page, the shared sidebar and the navigation; each pag
 describes its own UI and calls into ssl_core for everything it computes."""
 import streamlit as st
 
+from ssl_core.store import StoreError
 from ui import session
 
 st.set_page_config(page_title="Latentlab", page_icon="assets/icon.png", layout="wide")
@@ -19,5 +20,8 @@ navigation = st.navigation([
     st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ])
-session.sidebar(project)
-navigation.run()
+try:
+    session.sidebar(project)
+    navigation.run()
+except StoreError as err:   # a read-only or full project folder, a busy database: say so
+    st.error(f"Project storage: {err}")

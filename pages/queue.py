@@ -19,6 +19,7 @@ from ssl_core.imagestore import ImageStore
 from ssl_core.labels import LabelError, current_labels, list_classes, set_labels, undo_last
 from ssl_core.mapjob import load_map
 from ssl_core.predictions import load_predictions
+from ssl_core.store import StoreError
 from ssl_core.suggest import STRATEGIES, suggest
 from ssl_core.thumbnails import contact_sheet
 from ui import session
@@ -83,7 +84,11 @@ def guesses(ids: list[int]) -> tuple[list[int], list[float]]:
 def undo_button() -> None:
     if st.button("Undo", key="qk-undo", shortcut="Z", width="stretch",
                  help="Undo your last label action (on any page): the image comes back"):
-        result = undo_last(project.store, user=session.user())
+        try:
+            result = undo_last(project.store, user=session.user())
+        except StoreError as err:                  # read-only or full project folder
+            st.error(escape_markdown(str(err)))
+            return
         st.session_state["queue_last"] = ("Undone: the image is back in the queue." if result
                                           else "Nothing to undo.")
         st.rerun()
@@ -94,7 +99,7 @@ def label_current(class_id: int) -> None:
     try:
         image, _, _ = labelqueue.label_current(project.store, order, labels, class_id,
                                                user=session.user(), action_uuid=uuid.uuid4().hex)
-    except LabelError as err:
+    except (LabelError, StoreError) as err:   # StoreError: read-only or full project folder
         st.error(str(err))
         return
     st.session_state["queue_last"] = (f"Labeled image {image} as **{escape_markdown(names[class_id])}**"

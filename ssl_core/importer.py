@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .archive import ArchiveLimits
+from .atomic_files import discard, write_error
 from .imagestore import ImageStore
 from .images import ImageError, ImageLimits, decode_image, probe_image
 from .project import Project
@@ -203,16 +204,11 @@ def _append(project: Project, store: ImageStore, source_label: str, pixels: np.n
     old = store.images()
     n_old = len(old)
     tmp = project.images_path.with_name("images.npy.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                    shape=(n_old + n_new, *pixels.shape[1:]))
-    for start in range(0, n_old, _COPY_CHUNK):
-        stop = min(start + _COPY_CHUNK, n_old)  # never past the old rows into the new ones
-        out[start:stop] = old[start:stop]
-    out[n_old:] = pixels
-    out.flush()
-    del out
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    try:
+        _write_array(tmp, old, pixels)
+    except OSError as err:              # full disk, read-only folder: the old images stay as they are
+        discard(tmp)
+        raise write_error(err, project.root, f"{n_new:,} imported images") from err
     os.replace(tmp, project.images_path)
     with project.store.write() as conn:
         gt_ids = []
@@ -230,6 +226,25 @@ def _append(project: Project, store: ImageStore, source_label: str, pixels: np.n
         report.seconds = time.perf_counter() - t0  # saved below, so timed now
         conn.execute("INSERT INTO imports (ts, source, report) VALUES (?, ?, ?)",
                      (time.time(), source_label, json.dumps(asdict(report))))
+
+
+def _write_array(tmp, old: np.ndarray, new: np.ndarray) -> None:
+    """Write `old` then `new` rows as one .npy file at `tmp`, fsynced. The disk space is
+    reserved first: writing into a memory map on a full disk kills the process with SIGBUS,
+    where posix_fallocate raises ENOSPC."""
+    n_old = len(old)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(n_old + len(new), *new.shape[1:]))
+    with open(tmp, "r+b") as fh:
+        os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+    for start in range(0, n_old, _COPY_CHUNK):
+        stop = min(start + _COPY_CHUNK, n_old)  # never past the old rows into the new ones
+        out[start:stop] = old[start:stop]
+    out[n_old:] = new
+    out.flush()
+    del out
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def last_import_report(project: Project) -> ImportReport | None:

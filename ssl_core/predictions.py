@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .project import Project
+from .atomic_files import discard, write_error
 
 
 @dataclass
@@ -44,11 +45,15 @@ def save_predictions(project: Project, proba: np.ndarray, class_ids: np.ndarray,
     path = predictions_path(project)
     tmp = path.with_name(f".predictions-{os.getpid()}.tmp.npz")
     meta = json.dumps({"run_id": run_id, "method": method})
-    np.savez(tmp, proba=np.asarray(proba, np.float32), class_ids=np.asarray(class_ids, np.int64),
-             meta=np.frombuffer(meta.encode(), np.uint8))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, proba=np.asarray(proba, np.float32), class_ids=np.asarray(class_ids, np.int64),
+                 meta=np.frombuffer(meta.encode(), np.uint8))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:            # a full disk or read-only folder: leave no half file behind
+        discard(tmp)
+        raise write_error(err, path.parent, "the predictions") from err
     return path
 
 

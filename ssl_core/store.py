@@ -5,6 +5,8 @@ and command-line tools all read and write the same project at once. WAL lets rea
 while one writer commits; `BEGIN IMMEDIATE` takes the write lock up front so two writers queue
 (busy_timeout) instead of failing half-way; `synchronous=FULL` makes a committed label survive
 a killed process and a power cut. Every SQL statement in the project is parameterised.
+A write to a read-only folder or a full disk raises StoreError saying so (and nothing is
+written); a read-only project can still be read.
 
 This module owns the connection settings, the schema and its upgrades (a database written by
 an older version is migrated in one transaction on first use). What lives in the tables is read
@@ -14,6 +16,8 @@ and `importer.py` (import reports).
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -163,6 +167,7 @@ class Store:
         self._upgraded = False  # checked once per Store: projects opened without initialise()
 
     def _connect(self) -> sqlite3.Connection:
+        conn = None
         try:
             conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None)  # autocommit: we issue BEGIN ourselves
@@ -171,7 +176,22 @@ class Store:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as err:
-            raise StoreError(f"cannot open project database {self.db_path}: {err}") from err
+            if conn is not None:
+                conn.close()
+            raise StoreError(_explain(err, self.db_path, "cannot open the project database")) from err
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """Reads in a read-only folder, where SQLite cannot create the WAL's side files: with
+        no -wal file every committed row is in the main file, and nobody can write it there,
+        so it is opened as immutable; with one, read-only through the existing files."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal").exists()
+        uri = self.db_path.resolve().as_uri() + ("?mode=ro" if wal else "?mode=ro&immutable=1")
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StoreError(_explain(err, self.db_path, "cannot open the project database")) from err
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -183,7 +203,12 @@ class Store:
                 self.upgrade()
             except StoreError:
                 pass  # e.g. a read-only folder: reads of what version 1 had still work
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except StoreError:
+            if not (_read_only(self.db_path.parent) and self.db_path.is_file()):
+                raise
+            conn = self._connect_read_only()   # a read-only project can still be looked at
         try:
             yield conn
         finally:
@@ -273,12 +298,25 @@ def _version(conn: sqlite3.Connection) -> int | None:
     return int(row["value"]) if row else None
 
 
-def _explain(err: sqlite3.OperationalError, path: Path) -> str:
+def _read_only(folder: Path) -> bool:
+    return folder.is_dir() and not os.access(folder, os.W_OK)   # a read-only mount: even for root
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20   # less than 1 MiB left
+    except OSError:
+        return False
+
+
+def _explain(err: sqlite3.Error, path: Path, doing: str = "") -> str:
+    """A message that says what went wrong in the user's terms (read-only, full, busy)."""
     text = str(err)
-    if "readonly" in text or "read-only" in text:
+    if "readonly" in text or "read-only" in text or _read_only(path.parent):
         return f"the project folder {path.parent} is read-only: nothing was written ({text})"
-    if "disk" in text and "full" in text:
+    if ("disk" in text and "full" in text) or _disk_full(path.parent):
         return f"the disk holding {path.parent} is full: nothing was written ({text})"
     if "locked" in text:
         return f"the project database is busy (another writer held it for too long): {text}"
-    return f"project database error in {path}: {text}"
+    return f"{doing or 'project database error'} ({path}): {text}"
+

@@ -14,6 +14,7 @@ what the unlabeled images bought.
 """
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import shutil
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_files import discard, write_error
 from .imagestore import ImageStore
 from .labels import current_labels, list_classes
 from .live import LiveReporter
@@ -118,8 +120,17 @@ def _save_atomically(model, models_dir, run_id: int):
     final = models_dir / f"run-{run_id}"
     tmp = models_dir / f".run-{run_id}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save(tmp)
-    os.replace(tmp, final)
+    try:
+        model.save(tmp)
+        os.replace(tmp, final)
+    except (OSError, RuntimeError) as err:   # torch reports a short write as RuntimeError
+        full = shutil.disk_usage(models_dir).free < 1 << 20      # before the cleanup frees it
+        discard(tmp)                            # the previous model stays the one in use
+        if not isinstance(err, OSError):
+            if not full:
+                raise
+            err = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise write_error(err, models_dir, f"the model of run {run_id}") from err
     return final
 
 
