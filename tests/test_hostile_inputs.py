@@ -1,5 +1,5 @@
 """Hostile and odd input, end to end through the import job: folders and zip uploads of broken,
-odd, huge and malicious files, plus property-based fuzzing of the importer.
+odd, huge and malicious files.
 
 What every test checks: the good files are imported (with the right pixels), each bad one is
 skipped with a short one-line reason in the import report, or the whole upload is refused
@@ -10,8 +10,10 @@ Nested zips (decided in ssl_core/archive.py, checked here): a zip inside the upl
 in place, one level deep (ArchiveLimits.max_depth=2); its files are named 'inner.zip/<path>',
 so an inner zip acts like a folder (and names a ground-truth class the way a folder does). A
 zip inside a nested zip is skipped as 'nested zip too deep'; a broken one as 'not a readable
-zip'; hostile members of a nested zip are judged like the outer zip's. Malicious checkpoints:
-tests/test_hostile_pickles.py. Markup in class and file names: tests/test_hostile_names.py.
+zip'; hostile members of a nested zip are judged like the outer zip's.
+
+The rest of the suite: test_hostile_fuzz.py (hypothesis), test_hostile_names.py (markup in
+class and file names), test_hostile_pickles.py (malicious checkpoints).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from ssl_core.archive import ArchiveLimits
 from ssl_core.imagestore import ImageStore
 from ssl_core.importer import ImportConfig, import_source, last_import_report
 from ssl_core.project import Project
-from ssl_core.sources import SourceError, SourceSpec
+from ssl_core.sources import SourceSpec
 
 PROJECT_FILES = {"project.db", "project.db-wal", "project.db-shm", "project.db-journal",
                  "images.npy"}

@@ -25,7 +25,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from hostile_files import TRIED
+from hostile_files import TRIED, print_tried
 from ssl_core import samples
 from ssl_core.export_model import export_model
 from ssl_core.importer import import_source
@@ -39,6 +39,12 @@ from ssl_core.sources import SourceSpec
 from ssl_core.trainer import Trainer, TrainerConfig
 from ssl_core.trainjob import _warm_start
 from test_trainer import LinearTask
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_tally():
+    yield
+    print_tried()
 
 
 class Payload:
