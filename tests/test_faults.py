@@ -124,6 +124,9 @@ def test_kill_9_of_the_app_and_a_writer_loses_no_acknowledged_label(tmp_path, la
     store = project.store
     one, *rest = [c.id for c in labels.list_classes(store)]
     others = ",".join(map(str, rest))  # the writers never give "one": each "one" is the page's
+    # The writers relabel images 600.. (labeled here first), so the queue, which suggests
+    # unlabeled images, never shows one they could take from under a key press.
+    labels.set_labels(store, range(600, 1797), rest[0], user="setup")
     seed = int(os.environ.get("LATENTLAB_FAULT_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     acks_file, log = tmp_path / "acks.jsonl", tmp_path / "streamlit.log"
@@ -134,12 +137,13 @@ def test_kill_9_of_the_app_and_a_writer_loses_no_acknowledged_label(tmp_path, la
             app, url = start_app(latentlab_home, log)
             writer = subprocess.Popen([sys.executable, str(TESTS / "label_writer.py"), str(project.root),
                                        str(acks_file), "--user", f"writer-{r}", "--actions", "0",
-                                       "--seed", str(seed + r), "--classes", others])
+                                       "--seed", str(seed + r), "--classes", others,
+                                       "--from-image", "600"])
             try:
                 open_queue(page, url)
                 page.keyboard.press("1")                           # label the image "one"...
                 page.get_by_text(re.compile(r"Labeled image \d+ as one")).wait_for(timeout=60_000)
-                first = confirmed_image(page)    # (the shown one, or the next if a writer took it)
+                first = confirmed_image(page)
                 confirmed.append(first)
                 wait_until_idle(page, 90_000)
                 page.keyboard.press("1")                           # ...and one more, killed mid-way or not
