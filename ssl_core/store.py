@@ -314,9 +314,9 @@ def _explain(err: sqlite3.Error, path: Path, doing: str = "") -> str:
     text = str(err)
     if "readonly" in text or "read-only" in text or _read_only(path.parent):
         return f"the project folder {path.parent} is read-only: nothing was written ({text})"
-    if ("disk" in text and "full" in text) or _disk_full(path.parent):
-        return f"the disk holding {path.parent} is full: nothing was written ({text})"
     if "locked" in text:
         return f"the project database is busy (another writer held it for too long): {text}"
+    if ("disk" in text and "full" in text) or _disk_full(path.parent):   # e.g. "disk I/O error"
+        return f"the disk holding {path.parent} is full: nothing was written ({text})"
     return f"{doing or 'project database error'} ({path}): {text}"
 
