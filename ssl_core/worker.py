@@ -162,7 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True, help="project folder")
     parser.add_argument("--job", required=True, type=int, help="job id to run")
     args = parser.parse_args(argv)
+    _yield_to_the_ui()
     return run_job(Project.open(args.project), args.job)
+
+
+def _yield_to_the_ui() -> None:
+    """Workers run a few nice levels below the app: on two cores a training job would otherwise
+    take the CPU from the page the user is labeling on (labeling goes on while it trains). The
+    job loses only what the UI actually uses. $LATENTLAB_WORKER_NICE sets it (0 = off)."""
+    try:
+        os.nice(int(os.environ.get("LATENTLAB_WORKER_NICE", "5")))
+    except (OSError, ValueError, AttributeError):   # not permitted, bad value, no os.nice
+        pass
 
 
 if __name__ == "__main__":
