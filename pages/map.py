@@ -74,7 +74,8 @@ map_col, panel = st.columns([3, 2])
 with map_col:
     event = st.plotly_chart(cached_map_figure(xy, ids, col), key="latent_map", on_select="rerun",
                             selection_mode=("points", "box", "lasso"), width="stretch",
-                            config={"displaylogo": False, "scrollZoom": True})
+                            config={"displaylogo": False, "scrollZoom": True,
+                                    "displayModeBar": True})
 selection = selected_ids(event.selection if event else None, xy, ids)
 dropped = set(st.session_state.get("dropped", []))
 if st.session_state.get("dropped_for") != hash(selection.tobytes()):
@@ -96,7 +97,8 @@ def undo_button(key: str, label: str = "Undo") -> None:
 
 with panel:
     if len(selection) == 0:
-        st.caption("Select points with the lasso or box (toolbar above the map), or click one.")
+        st.caption("Drag around points on the map to select them with the lasso (box select "
+                   "and zoom are in the toolbar above the map), or click one.")
         undo_button("undo_empty", "Undo my last action")
         st.stop()
     names = {c.id: c.name for c in classes}
@@ -106,9 +108,14 @@ with panel:
         st.caption("Predicted: " + ", ".join(f"{escape_markdown(name)} {count:,}"
                                              for name, count in mix[:8]))
     options = [c.id for c in classes] + [-1]
-    target = st.selectbox("Class", options, key="assign_class",
+    # Keyed by the class list, so that after a class is added, renamed or deleted the box starts
+    # afresh on its first option in the browser and here alike: with one fixed key the value kept
+    # from the last label could differ from the class the browser showed.
+    version = hash(tuple((c.id, c.name) for c in classes))
+    target = st.selectbox("Class", options, key=f"assign_class-{version}",
                           format_func=lambda c: "+ New class…" if c == -1 else names[c])
-    new_name = st.text_input("New class name", key="new_class_name") if target == -1 else None
+    new_name = (st.text_input("New class name", key=f"new_class_name-{version}")
+                if target == -1 else None)
     action_key = f"act-{hash(selection.tobytes())}"
     st.session_state.setdefault(action_key, uuid.uuid4().hex)   # a retried click is one action
     b1, b2, b3 = st.columns(3)
