@@ -19,6 +19,7 @@ SOURCES = {"Built-in digits (scikit-learn)": "digits", "MNIST": "mnist",
            "Fashion-MNIST": "fashion-mnist", "KMNIST": "kmnist", "CIFAR-10": "cifar10",
            "Folder on this machine": "folder", "Upload a .zip": "zip"}
 PER_PAGE = 120
+LISTED_SKIPS = 20   # an import report lists this many skipped files as text, more in a table
 
 project = session.current_project()
 store = ImageStore(project)
@@ -98,8 +99,10 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
     dest = Project.named(new_name) if new_name else project
     job_params = {"source": params, "config": ImportConfig(size=size, channels=channels).to_dict()}
     if upload is not None:
-        dest.uploads_dir.mkdir(parents=True, exist_ok=True)
-        path = dest.uploads_dir / f"{uuid.uuid4().hex}-{upload.name.replace('/', '_')[-80:]}"
+        folder = dest.uploads_dir / uuid.uuid4().hex  # the file keeps its own name: it is the
+        folder.mkdir(parents=True)                     # source shown in reports and exports
+        path = folder / (upload.name.replace("/", "_").replace("\\", "_")[-80:].lstrip(".")
+                         or "upload.zip")
         path.write_bytes(upload.getvalue())
         job_params["source"]["path"] = str(path)
         job_params["delete_after"] = str(path)
@@ -122,8 +125,9 @@ if report is not None:
                      f"{escape_markdown(report.source)}"
                      + (f", {len(report.skipped):,} files skipped" if report.skipped else ""),
                      expanded=bool(report.skipped)):
-        st.text(report.summary(max_listed=0))
-        if report.skipped:
+        few = len(report.skipped) <= LISTED_SKIPS     # a few read best as text, many as a table
+        st.text(report.summary(max_listed=LISTED_SKIPS if few else 0))
+        if not few:
             st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
 
 if n_images:
