@@ -68,9 +68,10 @@ def run_curves(project: Project, run: Run, key: str) -> None:
 
 
 def _preview_caption(method: str) -> str:
+    rows = "one row per labeled class, in the order the classes were created"   # classes_ order
     if method in ("gan", "vae"):
-        return "Generated samples, one row per class (refreshes while training)"
-    return "Random images of each class as the model labels them now, one row per class"
+        return f"Generated samples, {rows} (refreshes while training)"
+    return f"Random images of each class as the model labels them now, {rows}"
 
 
 def results(project: Project) -> None:
