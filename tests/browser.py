@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/ (kept by CI) so a person can look at what the 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -87,3 +88,33 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_for_plot(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the page's Plotly chart has laid out its axes and drawn its points."""
+    page.locator(".js-plotly-plot").first.wait_for(timeout=timeout_ms)
+    page.wait_for_function("""() => { const gd = document.querySelector('.js-plotly-plot');
+        return gd && gd._fullLayout && gd._fullLayout.xaxis && gd._fullLayout.xaxis._length > 100
+               && gd.querySelectorAll('.scatterlayer, canvas').length > 0; }""", timeout=timeout_ms)
+    page.wait_for_timeout(1000)                           # let WebGL finish its first draw
+
+
+def data_to_page(page, x: float, y: float) -> tuple[float, float]:
+    """Page pixels of the data point (x, y) on the page's Plotly chart, from its own axes."""
+    return tuple(page.evaluate("""([x, y]) => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
+    }""", [float(x), float(y)]))
+
+
+def lasso_around(page, xy_data, radius_px: float = 40.0, n: int = 24) -> None:
+    """Drag a lasso circle of `radius_px` around the data point `xy_data` on the Plotly chart
+    (the chart must start in lasso mode)."""
+    cx, cy = data_to_page(page, xy_data[0], xy_data[1])
+    page.mouse.move(cx + radius_px, cy)
+    page.mouse.down()
+    for k in range(1, n + 1):
+        a = 2 * math.pi * k / n
+        page.mouse.move(cx + radius_px * math.cos(a), cy + radius_px * math.sin(a), steps=2)
+    page.mouse.up()

@@ -1,11 +1,11 @@
 """The latent map in a real browser: lasso a cluster, label it, see the colours change, undo."""
-import math
 import time
 
 import numpy as np
 import pytest
 
-from browser import chromium_page, running_app, screenshot, wait_until_idle
+from browser import (chromium_page, lasso_around, running_app, screenshot, wait_for_plot,
+                     wait_until_idle)
 from ssl_core.imagestore import ImageStore
 from ssl_core.importer import import_source
 from ssl_core.mapjob import build_map, load_map
@@ -21,23 +21,6 @@ def digits_with_map(latentlab_home):
     return project
 
 
-def lasso_around(page, xy_data: np.ndarray, radius_px: float = 40.0, n: int = 24) -> None:
-    """Drag a lasso circle around the data point's centre, converting data to page pixels with
-    the plot's own axes."""
-    box = page.evaluate("""([x, y]) => {
-        const gd = document.querySelector('.js-plotly-plot');
-        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
-    }""", [float(xy_data[0]), float(xy_data[1])])
-    cx, cy = box
-    page.mouse.move(cx + radius_px, cy)
-    page.mouse.down()
-    for k in range(1, n + 1):
-        a = 2 * math.pi * k / n
-        page.mouse.move(cx + radius_px * math.cos(a), cy + radius_px * math.sin(a), steps=2)
-    page.mouse.up()
-
-
 def test_lasso_label_recolour_and_undo(digits_with_map):
     project = digits_with_map
     data = load_map(project)
@@ -48,12 +31,8 @@ def test_lasso_label_recolour_and_undo(digits_with_map):
         page.goto(url)
         page.get_by_role("heading", name="Images · digits").wait_for(timeout=60_000)
         page.get_by_role("link", name="Map").click()
-        page.locator(".js-plotly-plot").wait_for(timeout=60_000)
+        wait_for_plot(page)
         wait_until_idle(page)
-        page.wait_for_function("""() => { const gd = document.querySelector('.js-plotly-plot');
-            return gd && gd._fullLayout && gd._fullLayout.xaxis && gd._fullLayout.xaxis._length > 100
-                   && gd.querySelectorAll('.scatterlayer, canvas').length > 0; }""", timeout=60_000)
-        page.wait_for_timeout(1000)                       # let WebGL finish its first draw
         t0 = time.monotonic()
         screenshot(page, "map-01-loaded")
         lasso_around(page, centre)
