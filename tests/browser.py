@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+
 from conftest import REPO, require
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -99,19 +101,22 @@ def wait_for_plot(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_timeout(1000)                           # let WebGL finish its first draw
 
 
-def data_to_page(page, x: float, y: float) -> tuple[float, float]:
-    """Page pixels of the data point (x, y) on the page's Plotly chart, from its own axes."""
-    return tuple(page.evaluate("""([x, y]) => {
+def plot_pixels(page, xy) -> np.ndarray:
+    """(N, 2) page pixels of the data points xy (N, 2) on the page's Plotly chart, from its own
+    axes (so they follow zoom, legend width and window size)."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    return np.array(page.evaluate("""([xs, ys]) => {
         const gd = document.querySelector('.js-plotly-plot');
         const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
-    }""", [float(x), float(y)]))
+        return xs.map((x, i) => [r.left + fl._size.l + fl.xaxis.l2p(x),
+                                 r.top + fl._size.t + fl.yaxis.l2p(ys[i])]);
+    }""", [xy[:, 0].tolist(), xy[:, 1].tolist()]), np.float64).reshape(-1, 2)
 
 
 def lasso_around(page, xy_data, radius_px: float = 40.0, n: int = 24) -> None:
     """Drag a lasso circle of `radius_px` around the data point `xy_data` on the Plotly chart
     (the chart must start in lasso mode)."""
-    cx, cy = data_to_page(page, xy_data[0], xy_data[1])
+    cx, cy = plot_pixels(page, xy_data)[0]
     page.mouse.move(cx + radius_px, cy)
     page.mouse.down()
     for k in range(1, n + 1):
