@@ -10,6 +10,7 @@ import io
 import re
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,9 +199,9 @@ def retrain(j: Journey, project: Project, n_labels: int) -> dict[str, float]:
         assert shown[label] == round(100 * run.summary[key]["value"], 1)
     with j.step("preview"):
         page.get_by_role("tab", name="Curves of this run").click()
-        page.get_by_text("Random images of each class as the model labels them now").first \
-            .wait_for(timeout=60_000)
-    assert page.get_by_role("img").count() > 0
+        preview = page.get_by_test_id("stImage").filter(
+            has_text="Random images of each class as the model labels them now")
+        preview.last.locator("img").wait_for(timeout=60_000)   # the grid under its caption
     return shown
 
 
@@ -214,7 +215,7 @@ def export_csv(j: Journey, project: Project) -> list[dict]:
         wait_until_idle(page)
         with page.expect_download() as info:
             button.click()
-        rows = list(csv.DictReader(io.StringIO(open(info.value.path()).read())))
+        rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     labels = current_labels(project.store)
     names = {c.id: c.name for c in list_classes(project.store)}
     image_names = ImageStore(project).names()
