@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +83,8 @@ class ImportReport:
             lines.append(f"{self.n_with_ground_truth:,} come with ground truth in "
                          f"{len(self.ground_truth_classes)} classes (kept for evaluation only).")
         if self.skipped:
-            lines.append(f"Skipped {len(self.skipped):,} files" + (":" if max_listed else "."))
+            n = len(self.skipped)
+            lines.append(f"Skipped {n:,} file{'' if n == 1 else 's'}" + (":" if max_listed else "."))
             lines += [f"  {s['path']}: {s['reason']}" for s in self.skipped[:max_listed]]
             if max_listed and len(self.skipped) > max_listed:
                 lines.append(f"  ... and {len(self.skipped) - max_listed:,} more")
@@ -266,7 +268,7 @@ def run_import_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
                                progress=ctx.progress)
     finally:
         if params.get("delete_after"):
-            os.unlink(params["delete_after"]) if os.path.exists(params["delete_after"]) else None
+            _remove_upload(Path(params["delete_after"]))
     if report.imported == 0:
         raise ImportFailed(report.summary())
     return asdict(report)
@@ -274,3 +276,13 @@ def run_import_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
 
 def _scaled(progress: Progress, lo: float, hi: float) -> Progress:
     return lambda frac, msg: progress(lo + (hi - lo) * frac, msg)
+
+
+def _remove_upload(path: Path) -> None:
+    """Delete an uploaded archive once imported, and its private upload folder if now empty."""
+    if path.exists():
+        path.unlink()
+    try:
+        path.parent.rmdir()                    # only succeeds when empty (the upload's own folder)
+    except OSError:
+        pass

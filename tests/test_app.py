@@ -80,7 +80,7 @@ def test_import_from_the_ui_runs_as_a_job(app, tmp_path):
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Images"] == "3"
     report = app.text[0].value                 # a few skipped files are listed as text
-    assert "Skipped 1 files:" in report and "broken.png: not an image" in report
+    assert "Skipped 1 file:" in report and "broken.png: not an image" in report
     assert not app.dataframe
 
 

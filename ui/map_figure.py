@@ -67,7 +67,9 @@ def map_figure(xy: np.ndarray, ids: np.ndarray, colouring: Colouring, height: in
                                            marker=dict(color=col, size=9), hoverinfo="skip"))
     fig.update_layout(height=height, dragmode=dragmode, margin=dict(l=0, r=0, t=24, b=0),
                       xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
-                      legend=dict(itemsizing="constant", font=dict(size=11)),
+                      legend=dict(itemsizing="constant", font=dict(size=11), orientation="h",
+                                  x=0, y=1.0, xanchor="left", yanchor="bottom"),  # above: the
+                                  # map keeps the column's whole width
                       uirevision="latent-map", plot_bgcolor="white")
     return fig
 

@@ -21,6 +21,8 @@ def curves_figure(curves: pd.DataFrame, names: list[str], title: str, y_title: s
                                  marker=dict(size=4)))
     x_title = "seconds" if curves["seconds"].notna().all() else "step"
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
+    if y_title == "accuracy":
+        fig.update_yaxes(range=[0, 1.02])                     # a fixed scale, even for one point
     return fig
 
 
