@@ -1,6 +1,6 @@
 """Train page sections: the live view of the training job and the results of finished runs.
 
-The live view is a fragment that reruns alone every 1.5 s while a train job is active (the
+The live view is a fragment that reruns alone every second while a train job is active (the
 rest of the page, and other pages, stay put); when the job finishes it reruns the page once so
 results, the map colours and the queue see the new predictions."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ssl_core.validation import Accuracy
 from ui.jobs_view import show_job
 from ui.train_charts import confusion_figure, curves_figure, learning_curve_figure
 
-POLL_S = 1.5
+POLL_S = 1.0
 
 
 def active_train_jobs(project: Project) -> list[jobs.Job]:
