@@ -95,10 +95,9 @@ class LiveReporter:
                                     f"{eta_text(elapsed, self.budget_s)}")
 
     def _preview(self) -> None:
-        try:
+        try:                       # a preview (or a full disk) must never break training
             grid = self.model.preview(PREVIEW_PER_CLASS, seed=0)
-        except Exception as err:   # a preview must never break training
-            print(f"preview failed: {type(err).__name__}: {err}", flush=True)
-            return
-        if grid is not None:
-            write_preview(self.ctx.project, self.run_id, grid)
+            if grid is not None:
+                write_preview(self.ctx.project, self.run_id, grid)
+        except Exception as err:
+            print(f"preview skipped: {type(err).__name__}: {err}", flush=True)
