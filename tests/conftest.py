@@ -28,10 +28,26 @@ def require(condition: bool, what: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def latentlab_home(tmp_path, monkeypatch) -> Path:
+def latentlab_home(tmp_path, monkeypatch):
     home = tmp_path / "latentlab-home"
     monkeypatch.setenv("LATENTLAB_HOME", str(home))
-    return home
+    yield home
+    _cancel_leftover_jobs(tmp_path)
+
+
+def _cancel_leftover_jobs(root: Path) -> None:
+    """Workers outlive the test that started them (their own session, like in the app): ask
+    any still active to stop, so a map or train job a page test started in passing does not
+    take the two cores from the tests after it."""
+    from ssl_core import jobs
+
+    for db in list(root.glob("**/project.db"))[:20]:
+        try:
+            store = Project(db.parent).store
+            for job in jobs.active_jobs(store):
+                jobs.request_cancel(store, job.id)
+        except Exception:          # a test may leave a broken or read-only project on purpose
+            pass
 
 
 @pytest.fixture
