@@ -32,19 +32,12 @@ PLOT_DRAWN = """(n) => { const gd = document.querySelector('.js-plotly-plot');
            && gd.querySelectorAll('canvas').length > 0; }"""
 
 
-def to_pixels(page, x: float, y: float) -> tuple[float, float]:
-    return page.evaluate("""([x, y]) => {
-        const gd = document.querySelector('.js-plotly-plot');
-        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
-    }""", [x, y])
-
-
 def lasso(page, centre: np.ndarray, radius: float, n: int = 32) -> None:
     """A lasso polygon around `centre` with `radius` in data units (an ellipse on screen)."""
-    cx, cy = to_pixels(page, *map(float, centre))
-    rx = to_pixels(page, float(centre[0] + radius), float(centre[1]))[0] - cx
-    ry = to_pixels(page, float(centre[0]), float(centre[1] + radius))[1] - cy
+    from browser import plot_pixels
+    c, right, up = plot_pixels(page, [centre, centre + [radius, 0.0], centre + [0.0, radius]])
+    cx, cy = c
+    rx, ry = right[0] - cx, up[1] - cy
     page.mouse.move(cx + rx, cy)
     page.mouse.down()
     for k in range(1, n + 1):

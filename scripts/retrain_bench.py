@@ -37,8 +37,9 @@ def main() -> None:
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="latentlab-retrain-"))
     os.environ["LATENTLAB_HOME"] = str(home)
-    from browser import chromium_page, running_app, screenshot, wait_until_idle
-    from ssl_core import labels
+    from browser import (chromium_page, open_queue_one_at_a_time, running_app, screenshot,
+                         wait_until_idle)
+    from ssl_core import jobs, labels
     from ssl_core.imagestore import ImageStore
     from ssl_core.importer import import_source
     from ssl_core.project import Project
@@ -66,24 +67,11 @@ def main() -> None:
         page.get_by_text("(train) · running").first.wait_for(timeout=60_000)
         out["click_to_running_s"] = round(time.monotonic() - t0, 2)
         # label while it trains: the queue's one-at-a-time view, true digit keys
-        page.get_by_role("link", name="Label queue").click()
-        page.get_by_role("heading", name="Label queue · digits").wait_for(timeout=60_000)
-        wait_until_idle(page)
-        page.get_by_role("radio", name="random").click()
-        wait_until_idle(page)
-        page.get_by_role("heading", name="Label queue · digits").click()
-        page.keyboard.press("n")
-        page.get_by_text("Save 24").first.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        page.get_by_role("radio", name="One at a time").click()
-        page.get_by_text("of 24 labeled").first.wait_for(timeout=30_000)
-        wait_until_idle(page)
-        page.get_by_role("heading", name="Label queue · digits").click()
+        open_queue_one_at_a_time(page, "digits")
         times, during = [], 0
         for _ in range(args.presses):
             shown = int(page.locator("[data-testid='stImage']").first.inner_text().split()[-1])
-            active = any(j.kind == "train" and not j.status.finished
-                         for j in __import__("ssl_core.jobs", fromlist=["x"]).list_jobs(project.store, 5))
+            active = any(j.kind == "train" for j in jobs.active_jobs(project.store))
             t1 = time.monotonic()
             page.keyboard.press(gt.class_names[gt.labels[shown]])
             page.get_by_text(f"Labeled image {shown} as").first.wait_for(timeout=30_000)
@@ -96,7 +84,7 @@ def main() -> None:
         page.get_by_role("link", name="Train").click()
         page.get_by_text("Test accuracy (ground truth)").first.wait_for(timeout=300_000)
         out["click_to_accuracy_s"] = round(time.monotonic() - t0, 2)
-        first = __import__("ssl_core.jobs", fromlist=["x"]).list_jobs(project.store, 50)[-1]
+        first = jobs.list_jobs(project.store, 50)[-1]
         out["job_recorded_to_claimed_s"] = round(first.started_at - first.created_at, 2)
         wait_until_idle(page)
         value = page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy") \

@@ -123,3 +123,22 @@ def lasso_around(page, xy_data, radius_px: float = 40.0, n: int = 24) -> None:
         a = 2 * math.pi * k / n
         page.mouse.move(cx + radius_px * math.cos(a), cy + radius_px * math.sin(a), steps=2)
     page.mouse.up()
+
+
+def open_queue_one_at_a_time(page, project_name: str, n: int = 24) -> None:
+    """From any page: Label queue -> random strategy -> N (suggest n) -> the one-at-a-time view,
+    with the focus off every widget so key presses reach the page."""
+    heading = page.get_by_role("heading", name=f"Label queue · {project_name}")
+    page.get_by_role("link", name="Label queue").click()
+    heading.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    page.get_by_role("radio", name="random").click()
+    wait_until_idle(page)
+    heading.click()
+    page.keyboard.press("n")
+    page.get_by_text(f"Save {n}").first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    page.get_by_role("radio", name="One at a time").click()
+    page.get_by_text(f"0 of {n} labeled").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    heading.click()

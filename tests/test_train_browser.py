@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from browser import chromium_page, running_app, screenshot, wait_until_idle
+from browser import chromium_page, open_queue_one_at_a_time, running_app, screenshot, wait_until_idle
 from ssl_core import labels
 from ssl_core.imagestore import ImageStore
 from ssl_core.importer import import_source
@@ -32,19 +32,7 @@ def test_label_retrain_see_accuracy_and_samples_download_csv(digits_with_classes
     gt = ImageStore(project).ground_truth()
     with running_app(project.root.parent.parent) as url, chromium_page(1400, 1000) as page:
         page.goto(url)
-        page.get_by_role("link", name="Label queue").click()
-        page.get_by_role("heading", name="Label queue · digits").wait_for(timeout=60_000)
-        wait_until_idle(page)
-        page.get_by_role("radio", name="random").click()
-        wait_until_idle(page)
-        page.get_by_role("heading", name="Label queue · digits").click()
-        page.keyboard.press("n")
-        page.get_by_text("Save 24").first.wait_for(timeout=30_000)
-        wait_until_idle(page)
-        page.get_by_role("radio", name="One at a time").click()
-        page.get_by_text("0 of 24 labeled").wait_for(timeout=30_000)
-        wait_until_idle(page)
-        page.get_by_role("heading", name="Label queue · digits").click()
+        open_queue_one_at_a_time(page, "digits")
         for _ in range(N_LABELS):                            # the true digit's key, as a user would
             shown = int(page.locator("[data-testid='stImage']").first.inner_text().split()[-1])
             page.keyboard.press(gt.class_names[gt.labels[shown]])     # digits' names are "0".."9"
