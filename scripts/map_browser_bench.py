@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -34,16 +33,9 @@ PLOT_DRAWN = """(n) => { const gd = document.querySelector('.js-plotly-plot');
 
 def lasso(page, centre: np.ndarray, radius: float, n: int = 32) -> None:
     """A lasso polygon around `centre` with `radius` in data units (an ellipse on screen)."""
-    from browser import plot_pixels
+    from browser import drag_ellipse, plot_pixels
     c, right, up = plot_pixels(page, [centre, centre + [radius, 0.0], centre + [0.0, radius]])
-    cx, cy = c
-    rx, ry = right[0] - cx, up[1] - cy
-    page.mouse.move(cx + rx, cy)
-    page.mouse.down()
-    for k in range(1, n + 1):
-        a = 2 * math.pi * k / n
-        page.mouse.move(cx + rx * math.cos(a), cy + ry * math.sin(a), steps=2)
-    page.mouse.up()
+    drag_ellipse(page, c[0], c[1], right[0] - c[0], up[1] - c[1], n)
 
 
 def open_map(page, url: str, n_points: int) -> float:

@@ -4,6 +4,8 @@ Screenshots go to test-artifacts/ (kept by CI) so a person can look at what the 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import os
 import socket
@@ -117,12 +119,28 @@ def lasso_around(page, xy_data, radius_px: float = 40.0, n: int = 24) -> None:
     """Drag a lasso circle of `radius_px` around the data point `xy_data` on the Plotly chart
     (the chart must start in lasso mode)."""
     cx, cy = plot_pixels(page, xy_data)[0]
-    page.mouse.move(cx + radius_px, cy)
+    drag_ellipse(page, cx, cy, radius_px, radius_px, n)
+
+
+def drag_ellipse(page, cx: float, cy: float, rx: float, ry: float, n: int = 24) -> None:
+    """Drag the mouse once round an ellipse of n segments centred on page pixel (cx, cy)."""
+    page.mouse.move(cx + rx, cy)
     page.mouse.down()
     for k in range(1, n + 1):
         a = 2 * math.pi * k / n
-        page.mouse.move(cx + radius_px * math.cos(a), cy + radius_px * math.sin(a), steps=2)
+        page.mouse.move(cx + rx * math.cos(a), cy + ry * math.sin(a), steps=2)
     page.mouse.up()
+
+
+def download_labels_csv(page) -> list[dict]:
+    """Export page -> "Download labels CSV" -> the downloaded file's rows."""
+    page.get_by_role("link", name="Export").click()
+    button = page.get_by_role("button", name="Download labels CSV")
+    button.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    with page.expect_download() as info:
+        button.click()
+    return list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
 
 
 def open_queue_one_at_a_time(page, project_name: str, n: int = 24) -> None:

@@ -5,20 +5,18 @@ cluster → label it → a second class → Retrain → accuracy → (samples) �
 Every step is timed from the user's action to its visible result, printed, and screenshotted
 as test-artifacts/journey-<name>-NN-<step>.png so a person can walk the same path by eye."""
 import contextlib
-import csv
 import io
 import re
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browser import (ARTIFACTS, chromium_page, lasso_around, plot_pixels, running_app,
-                     screenshot, wait_for_plot, wait_until_idle)
+from browser import (ARTIFACTS, chromium_page, download_labels_csv, lasso_around, plot_pixels,
+                     running_app, screenshot, wait_for_plot, wait_until_idle)
 from ssl_core.imagestore import ImageStore
 from ssl_core.labels import current_labels, list_classes
 from ssl_core.mapjob import load_map
@@ -209,13 +207,7 @@ def export_csv(j: Journey, project: Project) -> list[dict]:
     """Export page → Download labels CSV; its rows are exactly the store's current labels."""
     page = j.page
     with j.step("export"):
-        page.get_by_role("link", name="Export").click()
-        button = page.get_by_role("button", name="Download labels CSV")
-        button.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        with page.expect_download() as info:
-            button.click()
-        rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+        rows = download_labels_csv(page)
     labels = current_labels(project.store)
     names = {c.id: c.name for c in list_classes(project.store)}
     image_names = ImageStore(project).names()

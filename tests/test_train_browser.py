@@ -1,12 +1,11 @@
 """Retraining in a real browser on digits: label from the keyboard queue, press Retrain, watch
 the live view, see accuracy and the class preview appear, download the labels CSV."""
-import csv
-import io
 import time
 
 import pytest
 
-from browser import chromium_page, open_queue_one_at_a_time, running_app, screenshot, wait_until_idle
+from browser import (chromium_page, download_labels_csv, open_queue_one_at_a_time, running_app,
+                     screenshot, wait_until_idle)
 from ssl_core import labels
 from ssl_core.imagestore import ImageStore
 from ssl_core.importer import import_source
@@ -63,12 +62,6 @@ def test_label_retrain_see_accuracy_and_samples_download_csv(digits_with_classes
         screenshot(page, "train-02-results")
         assert page.locator("[data-testid='stException']").count() == 0
 
-        page.get_by_role("link", name="Export").click()
-        button = page.get_by_role("button", name="Download labels CSV")
-        button.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        with page.expect_download() as info:
-            button.click()
-        rows = list(csv.DictReader(io.StringIO(open(info.value.path()).read())))
+        rows = download_labels_csv(page)
         assert len(rows) == N_LABELS
         assert {r["label"] for r in rows} <= set(NAMES)
