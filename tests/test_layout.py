@@ -85,9 +85,9 @@ def test_warm_start_keeps_positions_and_places_appended_points():
     rng = np.random.default_rng(1)
     order = rng.permutation(len(x))                  # appended points from every cluster
     x, y = x[order], y[order]
-    before = compute_layout(x[:m])
+    cfg = LayoutConfig(parallel=False)   # the parallel SGD is not reproducible run to run: a
+    before = compute_layout(x[:m], cfg)  # seeded serial one keeps this check from flaking
     r = radius(before)
-    cfg = LayoutConfig()
     same = compute_layout(x[:m], cfg, init=before)
     assert np.linalg.norm(same - before, axis=1).mean() < 0.05 * r
     assert centroid_shift(same, before, y[:m]) < 0.05 * r
