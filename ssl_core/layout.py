@@ -148,14 +148,30 @@ def _optimise(xy: np.ndarray, graph: sp.coo_matrix, n_epochs: int, alpha0: float
     epoch_fn = _kernel("_optimize_layout_euclidean_single_epoch", parallel=cfg.parallel)
     report_every = max(1, n_epochs // 20)
     alpha = alpha0
+    last_good = xy.copy()                                                      # (N, 2)
     for epoch in range(n_epochs):
         epoch_fn(xy, xy, head, tail, n, per_sample, a, b, rng_per_point, 1.0, 2, True, alpha,
                  per_negative, next_negative, next_sample, epoch, False, zeros, zeros, 0, 0, 0,
                  0, zeros, zeros, 0)
         alpha = alpha0 * (1.0 - epoch / n_epochs)
-        if epoch % report_every == 0:
+        if epoch % report_every == 0 or epoch == n_epochs - 1:
+            _restore_non_finite(xy, last_good, rng)
             progress(epoch / n_epochs, f"layout epoch {epoch} / {n_epochs}")
     return xy
+
+
+def _restore_non_finite(xy: np.ndarray, last_good: np.ndarray,
+                        rng: np.random.RandomState) -> None:
+    """Put rows of xy (N, 2) that became NaN/inf back where they were at the last check, nudged
+    so they do not meet the same fate, then make xy the new last good state (both in place).
+
+    umap's epoch kernel is compiled with fastmath; on rare runs two near-coincident points
+    (images imported twice) produced a NaN gradient, and attraction spreads a NaN along graph
+    edges. A map with NaN rows cannot be drawn, so the epochs repair rather than fail."""
+    bad = ~np.isfinite(xy).all(1)                                              # (N,)
+    if bad.any():
+        xy[bad] = last_good[bad] + rng.normal(scale=1e-3, size=(int(bad.sum()), 2))
+    last_good[:] = xy
 
 
 @functools.cache
