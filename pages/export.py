@@ -21,6 +21,9 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.1f} MB" if n_bytes >= 2**20 else f"{max(n_bytes >> 10, 1)} KB"
 
 
+# Every download button is on_click="ignore": a click must not rerun the page. A rerun
+# replaces the deferred buttons' file ids, and a second download clicked while it runs asks for
+# an id that is gone and silently gets nothing (seen under load in the browser test).
 st.subheader("Labels")
 frame = labels_frame(project)
 if frame.empty:
@@ -30,7 +33,7 @@ else:
     st.dataframe(frame.head(200), hide_index=True, width="stretch")
 st.download_button("Download labels CSV", frame.to_csv(index=False).encode("utf-8"),
                    file_name=f"{project.name}-labels.csv", mime="text/csv",
-                   disabled=frame.empty, key="export_labels_csv")
+                   disabled=frame.empty, key="export_labels_csv", on_click="ignore")
 st.caption(cli("export-labels", "labels.csv"))
 
 st.subheader("Predictions")
@@ -46,7 +49,7 @@ else:
     st.download_button("Download predictions CSV",
                        lambda: predictions.to_csv(index=False).encode("utf-8"),
                        file_name=f"{project.name}-predictions.csv", mime="text/csv",
-                       key="export_predictions_csv")
+                       key="export_predictions_csv", on_click="ignore")
     st.caption(cli("export-predictions", "predictions.csv"))
 
 st.subheader("Model")
@@ -59,7 +62,7 @@ else:
                                                 f"{runs[r].n_labels:,} labels")
     st.download_button("Download model zip", lambda: model_zip(project, run_id),
                        file_name=f"{project.name}-run-{run_id}-model.zip",
-                       mime="application/zip", key="export_model_zip")
+                       mime="application/zip", key="export_model_zip", on_click="ignore")
     st.caption("The zip holds config.json, weights.pt (state_dict), classes.json (output column "
                "→ class name), README.md and load_model.py. Load it with Latentlab:")
     st.code(LOAD_SNIPPET, language="python")
@@ -95,7 +98,8 @@ else:
         st.download_button(f"Download ImageFolder zip ({_size(stat.st_size)}, prepared "
                            f"{time.strftime('%H:%M', time.localtime(stat.st_mtime))})",
                            lambda: zip_path.read_bytes(), mime="application/zip",
-                           file_name=f"{project.name}-imagefolder.zip", key="export_folder_zip")
+                           file_name=f"{project.name}-imagefolder.zip", key="export_folder_zip",
+                           on_click="ignore")
     flags = ("" if include_labeled else " --no-labeled") + (
         f" --predicted --min-confidence {min_confidence:g}" if include_predicted else "")
     st.caption(cli("export-imagefolder" + flags, "images.zip"))
