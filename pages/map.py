@@ -76,12 +76,7 @@ with map_col:
                             selection_mode=("points", "box", "lasso"), width="stretch",
                             config={"displaylogo": False, "scrollZoom": True,
                                     "displayModeBar": True})
-selection = selected_ids(event.selection if event else None, xy, ids)
-dropped = set(st.session_state.get("dropped", []))
-if st.session_state.get("dropped_for") != hash(selection.tobytes()):
-    dropped = set()                                  # a new selection starts with nothing dropped
-selection = np.array([i for i in selection if i not in dropped], np.int64)
-
+chosen = selected_ids(event.selection if event else None, xy, ids)         # (S,) image ids
 
 
 def undo_button(key: str, label: str = "Undo") -> None:
@@ -91,16 +86,34 @@ def undo_button(key: str, label: str = "Undo") -> None:
         except StoreError as err:                  # read-only or full project folder
             st.error(str(err))
             return
-        st.toast("Undone." if result else "Nothing to undo.")
-        st.rerun()
+        confirm("Undone." if result else "Nothing to undo.")
 
 
-with panel:
+def confirm(message: str) -> None:
+    """The store has the change: say so now (the toast goes out before the map repaints, which
+    takes seconds at 70,000 points in a software-GL browser), then rerun the page so the map and
+    legend show it. The panel repeats the message after the rerun."""
+    st.toast(message)
+    st.session_state["map_confirmed"] = message
+    st.rerun(scope="app")
+
+
+@st.fragment
+def selection_panel(chosen: np.ndarray) -> None:
+    """The selected images and what to do with them. A fragment: its clicks rerun only this
+    panel, not the map, so a label is written and confirmed without redrawing 70,000 points
+    first."""
+    if message := st.session_state.pop("map_confirmed", None):
+        st.success(message)
+    dropped = set(st.session_state.get("dropped", []))
+    if st.session_state.get("dropped_for") != hash(chosen.tobytes()):
+        dropped = set()                              # a new selection starts with nothing dropped
+    selection = np.array([i for i in chosen if i not in dropped], np.int64)
     if len(selection) == 0:
         st.caption("Drag around points on the map to select them with the lasso (box select "
                    "and zoom are in the toolbar above the map), or click one.")
         undo_button("undo_empty", "Undo my last action")
-        st.stop()
+        return
     names = {c.id: c.name for c in classes}
     st.subheader(f"{len(selection):,} selected")
     if predictions is not None:
@@ -124,19 +137,19 @@ with panel:
             cid = add_class(project.store, new_name or "").id if target == -1 else target
             res = set_labels(project.store, selection.tolist(), cid, user=session.user(),
                              action_uuid=st.session_state[action_key])
-            st.toast(f"Labeled {res.n_images:,} images as "
-                     f"{escape_markdown(names.get(cid, new_name))}.")
-            st.rerun()
         except (LabelError, StoreError) as err:   # StoreError: read-only or full project folder
             st.error(escape_markdown(str(err)))
+        else:
+            confirm(f"Labeled {res.n_images:,} images as "
+                    f"{escape_markdown(names.get(cid, new_name))}.")
     if b2.button("Clear labels", key="clear"):
         try:
             res = set_labels(project.store, selection.tolist(), None, user=session.user(),
                              action_uuid=st.session_state[action_key] + "-clear")
-            st.toast(f"Cleared {res.n_images:,} labels.")
-            st.rerun()
         except StoreError as err:                  # read-only or full project folder
             st.error(str(err))
+        else:
+            confirm(f"Cleared {res.n_images:,} labels.")
     with b3:
         undo_button("undo")
     if len(selection) == 1:
@@ -146,7 +159,7 @@ with panel:
                  caption=f"image {i}")
         st.image(contact_sheet(images.images()[nbr[0][1:]], cols=6),
                  caption="its nearest neighbours in latent space")
-        st.stop()
+        return
     pages = max(1, -(-len(selection) // PAGE))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="sel_page") if pages > 1 else 1
     shown = selection[(page - 1) * PAGE: page * PAGE]
@@ -156,5 +169,9 @@ with panel:
                           format_func=lambda i: f"image {i}")
     if st.button("Drop", disabled=not drop):
         st.session_state["dropped"] = sorted(dropped | set(drop))
-        st.session_state["dropped_for"] = hash(selected_ids(event.selection, xy, ids).tobytes())
-        st.rerun()
+        st.session_state["dropped_for"] = hash(chosen.tobytes())
+        st.rerun(scope="fragment")
+
+
+with panel:
+    selection_panel(chosen)

@@ -5,9 +5,14 @@
 Prints one JSON line (and appends it to benchmarks/map_browser.jsonl):
 - page_interactive_s: from opening the Map page's URL until the WebGL scatter has drawn every
   point and Streamlit's script is idle (first visit, then a reload in a new session);
-- lasso_to_selection_s: lasso released -> the selection panel shows its count;
-- label_to_confirmed_s: "Label N" clicked -> the legend shows the new class with N points
-  (the labels are in the store before the page reruns, so this is the user-visible confirm).
+- lasso_to_selection_s: lasso started (64 mouse moves, each of which Plotly answers by
+  restyling every point) -> the selection panel shows its count; lasso_release_to_selection_s:
+  the part after the mouse button is released;
+- label_to_toast_s: "Label N" clicked -> the toast "Labeled N images as ..." is shown (sent
+  once the labels are committed to the store);
+- label_to_confirmed_s: "Label N" clicked -> the legend shows the new class with N points;
+- *_spec_received_s: when the map's spec (the one big websocket frame) arrived, which splits
+  each time into server + transfer before it and browser render after it.
 The lasso is drawn around ~`--select` points of one ground-truth class's cluster.
 """
 from __future__ import annotations
@@ -38,14 +43,33 @@ def lasso(page, centre: np.ndarray, radius: float, n: int = 32) -> None:
     drag_ellipse(page, c[0], c[1], right[0] - c[0], up[1] - c[1], n)
 
 
-def open_map(page, url: str, n_points: int) -> float:
+class Frames:
+    """Sizes and arrival times of the websocket frames the page receives: when the map's spec
+    (the one big frame) arrives splits page time into server + transfer and browser render."""
+
+    def __init__(self, page) -> None:
+        self.got: list[tuple[float, int]] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        self.got.append((time.monotonic(), len(payload)))
+
+    def big_since(self, t0: float, min_bytes: int = 200_000) -> tuple[float | None, int]:
+        """Seconds from t0 to the last frame of at least min_bytes, and its size."""
+        big = [(t, size) for t, size in self.got if t >= t0 and size >= min_bytes]
+        return (round(big[-1][0] - t0, 2), big[-1][1]) if big else (None, 0)
+
+
+def open_map(page, url: str, n_points: int, frames: Frames) -> dict:
     from browser import wait_until_idle
     t0 = time.monotonic()
     page.goto(url + "/map")
     page.locator(".js-plotly-plot").wait_for(timeout=120_000)
     page.wait_for_function(PLOT_DRAWN, arg=n_points, timeout=120_000)
     wait_until_idle(page, 120_000)
-    return time.monotonic() - t0
+    spec_s, spec_bytes = frames.big_since(t0)
+    return {"s": round(time.monotonic() - t0, 2), "spec_received_s": spec_s,
+            "spec_bytes": spec_bytes}
 
 
 def main() -> None:
@@ -75,16 +99,20 @@ def main() -> None:
     radius = float(np.sort(dist[unlabeled])[min(args.select, unlabeled.sum()) - 1])
     result = {"project": args.project, "points": n}
     with running_app(Path(args.home), timeout_s=180) as url, chromium_page(1400, 1100) as page:
-        result["page_interactive_first_s"] = round(open_map(page, url, n), 2)
-        result["page_interactive_reload_s"] = round(open_map(page, url, n), 2)
+        frames = Frames(page)
+        first, reload = open_map(page, url, n, frames), open_map(page, url, n, frames)
+        result["page_interactive_first_s"], result["page_interactive_reload_s"] = first["s"], reload["s"]
+        result["first_visit_spec"] = {k: first[k] for k in ("spec_received_s", "spec_bytes")}
         page.wait_for_timeout(500)
         screenshot(page, "bench-map-loaded")
         t0 = time.monotonic()
         lasso(page, centre, radius)
+        released = time.monotonic()
         heading = page.get_by_role("heading", name="selected")
         heading.wait_for(timeout=60_000)
         wait_until_idle(page)
         result["lasso_to_selection_s"] = round(time.monotonic() - t0, 2)
+        result["lasso_release_to_selection_s"] = round(time.monotonic() - released, 2)
         selected = int(heading.inner_text().split()[0].replace(",", ""))
         result["selected"] = selected
         name_box = page.get_by_label("New class name")
@@ -96,8 +124,11 @@ def main() -> None:
         wait_until_idle(page)
         t1 = time.monotonic()
         page.get_by_role("button", name=f"Label {selected:,}").click()
+        page.locator("[data-testid='stToast']", has_text=f"Labeled {selected:,} images").first.wait_for(timeout=60_000)
+        result["label_to_toast_s"] = round(time.monotonic() - t1, 2)
         page.locator(".legendtext", has_text=f"{args.class_name} ({selected:,})").wait_for(timeout=60_000)
         result["label_to_confirmed_s"] = round(time.monotonic() - t1, 2)
+        result["label_spec_received_s"] = frames.big_since(t1)[0]
         wait_until_idle(page)
         screenshot(page, "bench-map-labeled")
         page.get_by_role("button", name="Undo my last action").click()   # leave the project as found

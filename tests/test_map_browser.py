@@ -56,6 +56,9 @@ def test_lasso_label_recolour_and_undo(digits_with_map):
         legend.wait_for(timeout=30_000)
         print(f"label {n_selected} -> map recoloured in {time.monotonic() - t1:.1f} s")
         wait_until_idle(page)
+        confirmed = page.locator("[data-testid='stAlertContentSuccess']",
+                                 has_text=f"Labeled {n_selected} images as zero.")
+        assert confirmed.count() == 1                     # the panel repeats the toast's word
         screenshot(page, "map-03-labeled")
         assert page.locator("[data-testid='stException']").count() == 0
         page.get_by_role("button", name="Undo my last action").click()
