@@ -9,9 +9,8 @@ from ssl_core import jobs, worker
 from ssl_core.imagestore import ImageStore
 from ssl_core.labels import LabelError, add_class, current_labels, list_classes, set_labels, undo_last
 from ssl_core.mapjob import load_map
-from ssl_core.models.graph import knn_query
 from ssl_core.predictions import Predictions, load_predictions
-from ssl_core.selection import describe_selection, selected_ids
+from ssl_core.selection import describe_selection, nearest_neighbours, selected_ids
 from ssl_core.store import StoreError
 from ssl_core.thumbnails import contact_sheet
 from ui import session
@@ -154,10 +153,10 @@ def selection_panel(chosen: np.ndarray) -> None:
         undo_button("undo")
     if len(selection) == 1:
         i = int(selection[0])
-        nbr, _ = knn_query(latents[i:i + 1], latents, 13)
+        nbr = nearest_neighbours(latents, i, 12)                              # (12,) ids
         st.image(contact_sheet(images.images()[[i]], cols=1, scale=max(1, 160 // images.shape[0])),
                  caption=f"image {i}")
-        st.image(contact_sheet(images.images()[nbr[0][1:]], cols=6),
+        st.image(contact_sheet(images.images()[nbr], cols=6),
                  caption="its nearest neighbours in latent space")
         return
     pages = max(1, -(-len(selection) // PAGE))

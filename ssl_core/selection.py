@@ -171,3 +171,17 @@ def describe_selection(ids: np.ndarray, predictions: np.ndarray | None,
         name = UNPREDICTED if value < 0 else class_names.get(value, f"class {value}")
         counts[name] = counts.get(name, 0) + count
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def nearest_neighbours(latents: np.ndarray, i: int, k: int) -> np.ndarray:
+    """Ids (k,) of the k images nearest to image i in latent space (Euclidean), nearest first,
+    without i itself. One query against (N, D) latents in numpy takes ~2 ms at N = 70,000, and
+    keeps torch (2 s to import) off the Map page."""
+    x = np.asarray(latents, dtype=np.float32)                                   # (N, D)
+    d2 = ((x - x[i]) ** 2).sum(1)                                              # (N,)
+    d2[i] = np.inf
+    k = min(k, len(x) - 1)
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    near = np.argpartition(d2, k - 1)[:k]                                      # (k,) unordered
+    return near[np.lexsort((near, d2[near]))].astype(np.int64)                 # by distance, id
