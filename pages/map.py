@@ -74,7 +74,7 @@ with map_col:
     event = st.plotly_chart(cached_map_figure(xy, ids, col), key="latent_map", on_select="rerun",
                             selection_mode=("points", "box", "lasso"), width="stretch",
                             config={"displaylogo": False, "scrollZoom": True,
-                                    "displayModeBar": True})
+                                    "displayModeBar": True, "plotGlPixelRatio": 1})
 chosen = selected_ids(event.selection if event else None, xy, ids)         # (S,) image ids
 
 

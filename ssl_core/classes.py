@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 from .store import Store
 
-# Distinct, colour-blind-friendly defaults (Okabe-Ito, then Tableau) for new classes.
+# Distinct, colour-blind-friendly defaults (Okabe-Ito, then Tableau) for new classes. No mid
+# grey: the map draws unlabeled points in light grey.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#9467BD", "#FF9896")
+           "#000000", "#8C564B", "#393B79", "#BCBD22", "#17BECF", "#9467BD", "#FF9896")
 MAX_CLASS_NAME = 60
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 
@@ -74,8 +75,7 @@ def add_class(store: Store, name: str, color: str | None = None) -> LabelClass:
         existing = _live_named(conn, name)
         if existing is not None:
             return _to_class(existing)
-        n = conn.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
-        color = color or PALETTE[n % len(PALETTE)]
+        color = color or _free_color(conn)
         cur = conn.execute("INSERT INTO classes (name, color, created_at) VALUES (?, ?, ?)",
                            (name, color, time.time()))
         return LabelClass(cur.lastrowid, name, color)
@@ -150,6 +150,14 @@ def restore_classes(conn: sqlite3.Connection, action_id: int) -> list[int]:
         conn.execute("UPDATE classes SET deleted_at = NULL, deleted_by = NULL, name = ? "
                      "WHERE id = ?", (name, row["id"]))
     return [row["id"] for row in rows]
+
+
+def _free_color(conn: sqlite3.Connection) -> str:
+    """The first palette colour no live class has (deleted classes give theirs back), so the
+    first classes always get the most distinct colours; past the palette, it repeats."""
+    used = {r[0].upper() for r in conn.execute("SELECT color FROM classes WHERE deleted_at IS NULL")}
+    free = [c for c in PALETTE if c not in used]
+    return free[0] if free else PALETTE[len(used) % len(PALETTE)]
 
 
 def _live_named(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:

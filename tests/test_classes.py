@@ -6,7 +6,7 @@ import pytest
 
 from ssl_core import labels
 from ssl_core.export import labels_frame
-from ssl_core.labels import LabelError
+from ssl_core.labels import PALETTE, LabelError, add_class, delete_class, list_classes
 from ssl_core.project import Project
 
 
@@ -208,3 +208,17 @@ def test_a_version_1_project_is_upgraded_when_opened(tmp_path):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert "REFERENCES actions" in conn.execute(
             "SELECT sql FROM sqlite_master WHERE name = 'label_events'").fetchone()[0]
+
+
+def test_new_classes_take_the_first_colour_no_live_class_has(digits_project):
+    store = digits_project.store
+    first = [add_class(store, name).color for name in ("a", "b", "c")]
+    assert first == list(PALETTE[:3])
+    delete_class(store, [c.id for c in list_classes(store) if c.name == "a"][0])
+    assert add_class(store, "d").color == PALETTE[0]          # a deleted class gives its back
+    add_class(store, "e", color=PALETTE[3].lower())           # a user's choice counts as used
+    assert add_class(store, "f").color == PALETTE[4]
+    for i in range(len(PALETTE)):
+        add_class(store, f"more {i}")
+    live = [c.color for c in list_classes(store)]
+    assert set(PALETTE) <= {c.upper() for c in live}          # every colour used before repeats

@@ -89,9 +89,10 @@ def map_figure(xy: np.ndarray, ids: np.ndarray, colouring: Colouring, height: in
                                            marker=dict(color=col, size=9), hoverinfo="skip"))
     fig.update_layout(height=height, dragmode=dragmode, margin=dict(l=0, r=0, t=24, b=0),
                       xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+                      # Below the map: it keeps the column's whole width, and the toolbar
+                      # (top right) never covers an entry, however many classes there are.
                       legend=dict(itemsizing="constant", font=dict(size=11), orientation="h",
-                                  x=0, y=1.0, xanchor="left", yanchor="bottom"),  # above: the
-                                  # map keeps the column's whole width
+                                  x=0, y=0, xanchor="left", yanchor="top"),
                       uirevision="latent-map", plot_bgcolor="white")
     return fig
 
