@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -122,7 +123,9 @@ def main() -> None:
     centre = np.median(data.layout[cls], axis=0)
     dist = np.linalg.norm(data.layout - centre, axis=1)
     radius = float(np.sort(dist[unlabeled])[min(args.select, unlabeled.sum()) - 1])
-    result = {"project": args.project, "points": n}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                            capture_output=True).stdout.strip()
+    result = {"project": args.project, "points": n, "commit": commit or None}
     try:
         _run(args, project, n, centre, radius, result)
     finally:
