@@ -10,7 +10,8 @@ from ssl_core.imagestore import ImageStore
 from ssl_core.labels import LabelError, add_class, current_labels, list_classes, set_labels, undo_last
 from ssl_core.mapjob import load_map
 from ssl_core.predictions import Predictions, load_predictions
-from ssl_core.selection import describe_selection, nearest_neighbours, selected_ids
+from ssl_core.selection import (describe_selection, majority_class, nearest_neighbours,
+                                selected_ids)
 from ssl_core.store import StoreError
 from ssl_core.thumbnails import contact_sheet
 from ui import session
@@ -97,6 +98,16 @@ def confirm(message: str) -> None:
     st.rerun(scope="app")
 
 
+def default_class_index(selection: np.ndarray, options: list[int]) -> int | None:
+    """Where the class box starts: "+ New class…" when there are no classes yet, else the class
+    the current model predicts for most of the selection, else nothing (the user chooses)."""
+    if options == [-1]:
+        return 0
+    best = majority_class(selection, predictions.labels if predictions is not None else None,
+                          options[:-1])
+    return None if best is None else options.index(best)
+
+
 @st.fragment
 def selection_panel(chosen: np.ndarray) -> None:
     """The selected images and what to do with them. A fragment: its clicks rerun only this
@@ -120,18 +131,22 @@ def selection_panel(chosen: np.ndarray) -> None:
         st.caption("Predicted: " + ", ".join(f"{escape_markdown(name)} {count:,}"
                                              for name, count in mix[:8]))
     options = [c.id for c in classes] + [-1]
-    # Keyed by the class list, so that after a class is added, renamed or deleted the box starts
-    # afresh on its first option in the browser and here alike: with one fixed key the value kept
-    # from the last label could differ from the class the browser showed.
+    # Keyed by the class list and the selection, so that the box starts afresh on its default in
+    # the browser and here alike after a class changes or a new selection is made: with one fixed
+    # key, the value kept from the last label could differ from the class the browser showed.
+    # The default is never simply the first class: one click would label a cluster wrongly.
     version = hash(tuple((c.id, c.name) for c in classes))
-    target = st.selectbox("Class", options, key=f"assign_class-{version}",
+    box_key = f"assign_class-{version}-{hash(selection.tobytes())}"
+    target = st.selectbox("Class", options, key=box_key, placeholder="Choose a class…",
+                          index=default_class_index(selection, options),
                           format_func=lambda c: "+ New class…" if c == -1 else names[c])
     new_name = (st.text_input("New class name", key=f"new_class_name-{version}")
                 if target == -1 else None)
     action_key = f"act-{hash(selection.tobytes())}"
     st.session_state.setdefault(action_key, uuid.uuid4().hex)   # a retried click is one action
     b1, b2, b3 = st.columns(3)
-    if b1.button(f"Label {len(selection):,}", type="primary", key="assign"):
+    if b1.button(f"Label {len(selection):,}", type="primary", key="assign",
+                 disabled=target is None, help="Choose a class first" if target is None else None):
         try:
             cid = add_class(project.store, new_name or "").id if target == -1 else target
             res = set_labels(project.store, selection.tolist(), cid, user=session.user(),

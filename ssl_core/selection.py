@@ -185,3 +185,16 @@ def nearest_neighbours(latents: np.ndarray, i: int, k: int) -> np.ndarray:
         return np.zeros(0, np.int64)
     near = np.argpartition(d2, k - 1)[:k]                                      # (k,) unordered
     return near[np.lexsort((near, d2[near]))].astype(np.int64)                 # by distance, id
+
+
+def majority_class(ids: np.ndarray, predicted: np.ndarray | None,
+                   class_ids: Sequence[int]) -> int | None:
+    """The class id the model predicts for most of the selected images, among `class_ids` (the
+    live classes); None when there are no predictions or none of them is a live class. Ties go
+    to the smaller class id. `predicted` (N,) holds a class id per image id."""
+    if predicted is None:
+        return None
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    pred = np.asarray(predicted)[ids[(ids >= 0) & (ids < len(predicted))]]       # (S,)
+    pred = pred[np.isin(pred, np.asarray(list(class_ids), dtype=np.int64))]
+    return int(np.bincount(pred).argmax()) if len(pred) else None

@@ -66,3 +66,11 @@ def test_lasso_label_recolour_and_undo(digits_with_map):
         wait_until_idle(page)
         screenshot(page, "map-04-undone")
         assert page.locator(".legendtext", has_text="unlabeled (1,797)").count() == 1
+        # A class exists now and no model has run: a new selection must not start on it.
+        lasso_around(page, centre)
+        page.get_by_role("heading", name="selected").wait_for(timeout=30_000)
+        wait_until_idle(page)
+        box = page.get_by_role("combobox", name="Class", exact=True)
+        assert box.input_value() == "" and box.get_attribute("placeholder") == "Choose a class…"
+        assert page.get_by_role("button", name=f"Label {n_selected}").is_disabled()
+        screenshot(page, "map-05-choose-a-class")

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ssl_core.selection import (describe_selection, nearest_neighbours, points_in_polygon,
-                                selected_ids)
+from ssl_core.selection import (describe_selection, majority_class, nearest_neighbours,
+                                points_in_polygon, selected_ids)
 
 
 def grid(n: int = 10) -> np.ndarray:
@@ -146,3 +146,13 @@ def test_nearest_neighbours_match_a_full_sort_and_leave_the_point_out():
     assert nearest_neighbours(few, 0, 12).tolist() == sorted(
         [1, 2], key=lambda j: np.linalg.norm(few[j] - few[0]))
     assert len(nearest_neighbours(latents[:1], 0, 12)) == 0
+
+
+def test_majority_class_counts_only_live_classes_and_predicted_images():
+    predicted = np.array([3, 3, 7, 7, 7, 9, 9, 9, 9])           # image id -> predicted class id
+    assert majority_class(np.array([0, 1, 2, 3, 4]), predicted, [3, 7]) == 7
+    assert majority_class(np.array([0, 1, 2, 3]), predicted, [3, 7]) == 3        # tie: smaller id
+    assert majority_class(np.arange(9), predicted, [3, 7]) == 7    # 9 is no live class (deleted)
+    assert majority_class(np.array([5, 6, 40]), predicted, [3, 7]) is None     # 40: beyond
+    assert majority_class(np.array([0, 1]), None, [3, 7]) is None               # no model yet
+    assert majority_class(np.array([], np.int64), predicted, [3, 7]) is None
