@@ -46,7 +46,7 @@ class LayoutConfig:
     n_epochs: int | None = None      # None: 500 to 10k points, then 5M/N, at least 100
     warm_epochs_fraction: float = 0.4  # a warm start runs this fraction of the cold epochs...
     learning_rate: float = 1.0
-    warm_learning_rate: float = 0.1    # ...at this initial step size, so clusters move little
+    warm_learning_rate: float = 0.05   # ...at this initial step size, so clusters move little
     negative_sample_rate: int = 5
     knn_probes: int = 8              # cells each point searches (ann.knn): 8 finds ~98 %
     seed: int = 0
