@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 
 from browser import ARTIFACTS, chromium_page, free_port, screenshot, wait_until_idle
 from conftest import REPO, TESTS, require, tree_snapshot, worker_env
+from fault_scenarios import integrity
 from label_writer import check_acks, read_acks
 from ssl_core import jobs, labels, worker
 from ssl_core.importer import import_source
@@ -56,14 +56,6 @@ def make_project(home: Path) -> Project:
     np.save(project.latents_path, rng.normal(size=(n, 8)).astype(np.float32))
     project.map_meta_path.write_text(json.dumps({"n_images": n, "created": "stand-in"}))
     return project
-
-
-def integrity(db: Path) -> str:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
 
 
 # ---- kill -9 the app and a writer ---------------------------------------------------------------
