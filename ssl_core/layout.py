@@ -165,12 +165,16 @@ def _restore_non_finite(xy: np.ndarray, last_good: np.ndarray,
     """Put rows of xy (N, 2) that became NaN/inf back where they were at the last check, nudged
     so they do not meet the same fate, then make xy the new last good state (both in place).
 
-    umap's epoch kernel is compiled with fastmath; on rare runs two near-coincident points
-    (images imported twice) produced a NaN gradient, and attraction spreads a NaN along graph
-    edges. A map with NaN rows cannot be drawn, so the epochs repair rather than fail."""
+    A NaN spreads along graph edges through attraction, and a map with NaN rows cannot be
+    drawn, so the epochs repair rather than fail. Where a row has no finite last position it
+    goes to the mean of the finite rows. (The NaN maps CI saw twice came from `_place_new`
+    reading uninitialised memory, now fixed; umap's epoch kernel is compiled with fastmath,
+    so this stays as a guard.)"""
     bad = ~np.isfinite(xy).all(1)                                              # (N,)
     if bad.any():
-        xy[bad] = last_good[bad] + rng.normal(scale=1e-3, size=(int(bad.sum()), 2))
+        fallback = np.where(np.isfinite(last_good[bad]), last_good[bad],
+                            np.nanmean(np.where(bad[:, None], np.nan, xy), 0))  # (B, 2)
+        xy[bad] = np.nan_to_num(fallback) + rng.normal(scale=1e-3, size=(int(bad.sum()), 2))
     last_good[:] = xy
 
 
@@ -224,7 +228,7 @@ def _place_new(old: np.ndarray, idx: np.ndarray, n: int, sweeps: int = 10) -> np
     """Positions (N, 2): the M old ones, then each new point at the mean of its placed kNN
     (sweeps let chains of new points reach old ones); the rest at the old centroid."""
     m = len(old)
-    xy = np.empty((n, 2), np.float32)
+    xy = np.full((n, 2), np.nan, np.float32)  # NaN = not placed yet; never read (masked below)
     xy[:m] = old
     placed = np.arange(n) < m
     for _ in range(sweeps):
@@ -236,8 +240,11 @@ def _place_new(old: np.ndarray, idx: np.ndarray, n: int, sweeps: int = 10) -> np
         has = ok.any(1)
         if not has.any():
             break
-        w = ok[has].astype(np.float32)[..., None]                               # (H, k, 1)
-        xy[todo[has]] = (xy[nb[has]] * w).sum(1) / w.sum(1)
+        okh = ok[has][..., None]                                                # (H, k, 1)
+        # np.where, not a 0/1 weight: 0 * an unplaced row's NaN is NaN (this read np.empty's
+        # garbage once and CI got a NaN map)
+        total = np.where(okh, xy[nb[has]], 0.0).sum(1)                          # (H, 2)
+        xy[todo[has]] = total / okh.sum(1)
         placed[todo[has]] = True
     xy[~placed] = old.mean(0)
     return xy

@@ -100,6 +100,33 @@ def test_warm_start_keeps_positions_and_places_appended_points():
     assert mismatched.shape == (m, 2) and layout_quality(mismatched, y[:m]) > 0.97
 
 
+def test_appended_points_start_at_the_mean_of_their_placed_neighbours(monkeypatch):
+    """Two old points; new point 2 sees both, new point 3 sees only 2 (a chain), new point 4
+    sees nothing placed and -1 slots. Unplaced neighbours must not leak into a mean: CI once
+    got a NaN map from 0 x (an unplaced row's uninitialised memory), so here any array numpy
+    leaves uninitialised starts as NaN instead of the zeros a fresh page usually holds."""
+    from ssl_core.layout import _place_new
+
+    real_empty = np.empty
+
+    def nan_empty(shape, dtype=float, *args, **kwargs):
+        out = real_empty(shape, dtype, *args, **kwargs)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+
+    old = np.array([[0.0, 0.0], [2.0, 4.0]], np.float32)
+    idx = np.array([[1, -1], [0, -1], [0, 1], [2, 4], [-1, 4]])                # (5, k=2)
+    monkeypatch.setattr(np, "empty", nan_empty)
+    xy = _place_new(old, idx, 5)
+    monkeypatch.undo()
+    assert np.isfinite(xy).all()
+    np.testing.assert_allclose(xy[:2], old)
+    np.testing.assert_allclose(xy[2], [1.0, 2.0])      # mean of the two old points
+    np.testing.assert_allclose(xy[3], [1.0, 2.0])      # its one placed neighbour, point 2
+    np.testing.assert_allclose(xy[4], [1.0, 2.0])      # nothing placed: the old centroid
+
+
 def test_layout_repairs_points_the_epochs_turn_to_nan(monkeypatch):
     """A NaN produced inside umap's fastmath epoch kernel spreads along graph edges; the map
     must still come out finite, with the hit points back in their cluster (seen once in CI:
@@ -129,6 +156,17 @@ def test_layout_repairs_points_the_epochs_turn_to_nan(monkeypatch):
     assert (nearest_old_label(np.vstack([np.delete(xy, np.s_[:40:3], 0), xy[:40:3]]),
                               np.concatenate([np.delete(y, np.s_[:40:3]), y[:40:3]]),
                               len(y) - len(y[:40:3])) == y[:40:3]).mean() > 0.9
+
+
+def test_repair_has_a_fallback_when_the_last_good_state_is_not_finite():
+    from ssl_core.layout import _restore_non_finite
+
+    xy = np.array([[np.nan, 1.0], [2.0, 2.0], [4.0, 6.0], [np.inf, 0.0]], np.float32)
+    last_good = np.array([[np.nan, np.nan], [2.0, 2.0], [4.0, 6.0], [5.0, 5.0]], np.float32)
+    _restore_non_finite(xy, last_good, np.random.RandomState(0))
+    assert np.isfinite(xy).all() and np.array_equal(last_good, xy)
+    np.testing.assert_allclose(xy[0], [3.0, 4.0], atol=0.01)   # the finite rows' mean
+    np.testing.assert_allclose(xy[3], [5.0, 5.0], atol=0.01)   # back where it last was
 
 
 def test_map_job_end_to_end_and_rebuild_after_import(digits_project):
