@@ -2,7 +2,8 @@
 
 Project files (images.npy, predictions, models) are written to a temporary name and renamed
 into place, so a failure can only leave the temporary file behind. `discard` removes it, and
-`write_error` turns the OSError into a StoreError that says what happened in the user's terms.
+`write_error` turns the OSError into a StoreError that says what happened in the user's terms;
+`save_model_folder` does both around an estimator's `save`.
 """
 from __future__ import annotations
 
@@ -41,3 +42,21 @@ def write_error(err: OSError, folder: Path, what: str) -> StoreError:
         reason = f"writing into {folder} failed"
     return StoreError(f"{reason}: could not save {what}; what was there before is unchanged "
                       f"({err.strerror})")
+
+
+def save_model_folder(model, tmp: Path, what: str) -> None:
+    """model.save(tmp) (a folder the caller then renames into place). A failed write removes
+    tmp and raises StoreError; torch reports a short write on a full disk as RuntimeError, which
+    counts as a full disk only when the disk is in fact (nearly) full, else it propagates."""
+    tmp = Path(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save(tmp)
+    except (OSError, RuntimeError) as err:
+        full = shutil.disk_usage(tmp.parent).free < 1 << 20      # before the cleanup frees it
+        discard(tmp)
+        if not isinstance(err, OSError):
+            if not full:
+                raise
+            err = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise write_error(err, tmp.parent, what) from err

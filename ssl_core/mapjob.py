@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_files import discard, save_model_folder, write_error
 from .imagestore import ImageStore
 from .project import Project
 from .sources import Progress
@@ -142,9 +143,7 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
 
     t = time.perf_counter()
     progress(0.98, "saving the map")
-    _save_vae(vae, project.models_dir / "vae")
-    _save_npy(project.latents_path, latents)
-    _save_npy(project.layout_path, layout)
+    _save_map(project, vae, latents, layout)
     now = time.time()
     meta = {"n_images": len(images), "latent_dim": vae_cfg.latent_dim,
             "vae_epochs": round(trained["epochs"], 3), "vae_warm_start": vae_warm,
@@ -186,41 +185,57 @@ def _read_layout(project: Project) -> np.ndarray | None:
     return layout if layout.ndim == 2 and layout.shape[1] == 2 else None
 
 
-def _save_vae(vae, folder: Path) -> None:
-    """Write the model beside `folder`, then swap it in: rename the old one aside, rename the
-    new one into place, delete the old. A crash leaves either model whole (at worst under
-    the aside name, and the next run trains from scratch)."""
+def _save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray) -> None:
+    """Write the VAE, latents and layout under temporary names first, then rename them into
+    place: a full disk or read-only folder fails while writing, before any rename, so the
+    previous map stays whole and consistent (StoreError, temporary files removed). Renames
+    need no space; a crash between them leaves a VAE newer than the latents, which the next
+    rebuild fine-tunes anyway."""
+    folder = project.models_dir / "vae"
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.new-{os.getpid()}")
+    vae_tmp = folder.with_name(f".{folder.name}.new-{os.getpid()}")
+    staged: list[tuple[Path, Path]] = []
+    try:
+        save_model_folder(vae, vae_tmp, "the map's VAE")
+        staged.append((vae_tmp, folder))
+        for path, array in ((project.latents_path, latents), (project.layout_path, layout)):
+            staged.append((_stage(path, lambda fh, a=array: np.save(fh, a, allow_pickle=False)),
+                           path))
+    except BaseException:
+        for tmp, _ in staged:
+            discard(tmp)
+        raise
+    _swap_folder(vae_tmp, folder)
+    for tmp, path in staged[1:]:
+        os.replace(tmp, path)
+
+
+def _swap_folder(new: Path, folder: Path) -> None:
+    """Rename the old folder aside, `new` into place, delete the old: a crash leaves either
+    whole (at worst under the aside name, and the next run trains from scratch)."""
     aside = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    for stale in (tmp, aside):
-        shutil.rmtree(stale, ignore_errors=True)
-    vae.save(tmp)
+    shutil.rmtree(aside, ignore_errors=True)
     if folder.exists():
         folder.rename(aside)
-    tmp.rename(folder)
+    new.rename(folder)
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(_tmp_name(path), "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-    _commit(path)
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
-    with open(_tmp_name(path), "wb") as fh:
-        fh.write(data)
-    _commit(path)
+    os.replace(_stage(path, lambda fh: fh.write(data)), path)
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _commit(path: Path) -> None:
-    """fsync the temporary file, then rename it over `path` (atomic on POSIX)."""
-    tmp = _tmp_name(path)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _stage(path: Path, write) -> Path:
+    """write(fh) into a temporary file beside `path`, fsynced; returns its name for the caller
+    to rename over `path` (atomic on POSIX). On OSError the temporary file is removed and a
+    StoreError says why."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        discard(tmp)
+        raise write_error(err, path.parent, f"the map ({path.name})") from err
+    return tmp

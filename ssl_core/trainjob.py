@@ -14,15 +14,13 @@ what the unlabeled images bought.
 """
 from __future__ import annotations
 
-import errno
 import inspect
 import os
-import shutil
 from typing import Any
 
 import numpy as np
 
-from .atomic_files import discard, write_error
+from .atomic_files import discard, save_model_folder, write_error
 from .imagestore import ImageStore
 from .labels import current_labels, list_classes
 from .live import LiveReporter
@@ -117,19 +115,15 @@ def _baseline(ctx, X, labels, images, store, seed: int, budget_s: float, total_s
 
 
 def _save_atomically(model, models_dir, run_id: int):
+    """Save into a temporary folder, then rename it into place: the previous model stays the
+    one in use if the write fails (StoreError)."""
     final = models_dir / f"run-{run_id}"
     tmp = models_dir / f".run-{run_id}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    save_model_folder(model, tmp, f"the model of run {run_id}")
     try:
-        model.save(tmp)
         os.replace(tmp, final)
-    except (OSError, RuntimeError) as err:   # torch reports a short write as RuntimeError
-        full = shutil.disk_usage(models_dir).free < 1 << 20      # before the cleanup frees it
-        discard(tmp)                            # the previous model stays the one in use
-        if not isinstance(err, OSError):
-            if not full:
-                raise
-            err = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    except OSError as err:
+        discard(tmp)
         raise write_error(err, models_dir, f"the model of run {run_id}") from err
     return final
 

@@ -208,8 +208,31 @@ def full_import(project: Project) -> dict:
     return out
 
 
+def full_map(project: Project) -> dict:
+    root = project.root
+    kept = (project.layout_path, project.latents_path, project.map_meta_path)
+    before = [sha256(p) for p in kept]
+    on_tiny_disk(root)
+    filler = fill(root, leave=256 << 10)   # room for the job's database writes, not a VAE
+    params = {"vae": {"epochs": 1}, "vae_budget_s": 5}
+    job_id = jobs.create_job(project.store, "map", params)
+    worker.run_job(project, job_id)
+    job = jobs.get_job(project.store, job_id)
+    out = {"job": {"status": job.status.value, "error": job.error},
+           "map_unchanged": [sha256(p) for p in kept] == before,
+           "models": files(project.models_dir), "root_files": files(root),
+           "integrity": integrity(project.db_path)}
+    filler.unlink()
+    job_id = jobs.create_job(project.store, "map", params)
+    worker.run_job(project, job_id)
+    out["after_space"] = {"status": jobs.get_job(project.store, job_id).status.value,
+                          "map_changed": [sha256(p) for p in kept] != before,
+                          "root_files": files(root)}
+    return out
+
+
 SCENARIOS = {"readonly": readonly, "full_label": full_label, "full_train": full_train,
-             "full_import": full_import}
+             "full_import": full_import, "full_map": full_map}
 
 
 def main() -> int:

@@ -330,3 +330,16 @@ def test_full_disk_during_an_import_keeps_the_images(latentlab_home, tmp_path):
     assert not [f for f in report["root_files"] if "tmp" in f], report["root_files"]
     after = report["after_space"]
     assert after["status"] == "succeeded" and after["n"] == 2 * after["n_before"]
+
+
+def test_full_disk_while_building_the_map_keeps_the_previous_map(latentlab_home, tmp_path):
+    make_project(latentlab_home)
+    report = run_scenario("full_map", latentlab_home, tmp_path)
+    job = report["job"]
+    assert job["status"] == "failed" and "is full" in job["error"] and "map" in job["error"], job
+    assert report["map_unchanged"] and report["integrity"] == "ok"
+    assert not [f for f in report["root_files"] if "tmp" in f or ".new-" in f], report["root_files"]
+    assert not report["models"], report["models"]                 # no half-written VAE either
+    after = report["after_space"]                                 # space back: the rebuild works
+    assert after["status"] == "succeeded" and after["map_changed"], after
+    assert not [f for f in after["root_files"] if "tmp" in f or ".new-" in f or ".old-" in f]
