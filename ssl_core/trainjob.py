@@ -136,5 +136,6 @@ def _summary(model, pred: np.ndarray, labels, images: ImageStore, store, n_label
     report = test_report(pred_names, labels, images.ground_truth(), list(names.values()))
     return {"n_labels": n_labels,
             "validation": None if validation is None else validation.to_dict(),
+            "validation_of": getattr(model, "validation_of_", None),
             "test": None if report is None else report.accuracy.to_dict(),
             "test_report": None if report is None else report.to_dict()}

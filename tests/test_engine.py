@@ -70,6 +70,7 @@ def test_pipeline_on_small_data_stops_after_the_graph():
     model = SSLPipeline(random_state=0).fit(X, few_labels(y), callbacks=[lambda p: stages.append(p.stage)])
     assert model.net_ is None and model.score(X, y) > 0.95
     assert stages == ["graph", "graph", "done"]
+    assert model.validation_of_ is None           # validation_ measures the final model itself
 
 
 def test_pipeline_distils_into_a_cnn_reports_stages_and_round_trips(tmp_path):
@@ -80,6 +81,7 @@ def test_pipeline_distils_into_a_cnn_reports_stages_and_round_trips(tmp_path):
                                                  callbacks=[lambda p: stages.append(p.stage)])
     assert model.net_ is not None
     assert [s for s in dict.fromkeys(stages)] == ["graph", "cnn 1/2", "cnn 2/2", "done"]
+    assert "graph stage" in model.validation_of_  # the app says what its validation measured
     assert model.score(X, y) > 0.9
     assert model.transform(X[:5]).shape == (5, TINY_CNN.hidden)
     loaded = load_model(model.save(tmp_path / "p"))

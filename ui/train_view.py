@@ -114,7 +114,9 @@ def _numbers(run: Run) -> None:
     cols = st.columns(3)
     cols[0].metric("Validation accuracy", f"{100 * val['value']:.1f}%" if val else "n/a",
                    help="Measured on labels held out from training (cross-validated when few)")
-    cols[0].caption(f"{Accuracy(**val)}" if val else "Too few labels to hold any out.")
+    cols[0].caption((f"{Accuracy(**val)}" + (f" · measured on {s['validation_of']}"
+                                             if s.get("validation_of") else ""))
+                    if val else "Too few labels to hold any out.")
     cols[1].metric("Test accuracy (ground truth)", f"{100 * test['value']:.1f}%" if test else "n/a",
                    help="Only on images whose true class the dataset gives and you did not label")
     cols[1].caption(f"{Accuracy(**test)}" if test else

@@ -98,6 +98,9 @@ class SSLPipeline(GraphClassifier):
             if budget.left() < cfg.min_round_s + cfg.reserve_s:
                 break                       # contention ate the time: keep this round's CNN
         report_stage(callbacks, "done", n_stages, n_stages, budget.elapsed(), self._val_metrics())
+        # what validation_ measures, for whoever shows it (None: the final model itself)
+        self.validation_of_ = ("the graph stage; the CNN distilled from it trains on every "
+                               "label, so it has no hold-out" if self.net_ is not None else None)
         self.fit_images_ = None                                       # only previews needed it
         return self
 
