@@ -79,6 +79,69 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
+HOSTILE = ["../../etc", "a/b", "a_b", "<script>", "CON", "con.txt", "=SUM(A1)", "..",
+           "x\x00\u202ey"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Project:
+    """Digits, 5 labels of each of the digits 0-2, one real 'graph' train job in a worker.
+    Read-only for the tests that use it (test_export*.py), so built once for the session;
+    test_train_page.py has its own `trained`."""
+    import time
+
+    import numpy as np
+
+    from ssl_core import jobs, worker
+    from ssl_core.imagestore import ImageStore
+    from ssl_core.labels import add_class, set_labels
+
+    project = Project.create(tmp_path_factory.mktemp("trained") / "digits")
+    import_source(project, SourceSpec("digits"))
+    gt = ImageStore(project).ground_truth()
+    for d in range(3):
+        cls = add_class(project.store, f"digit {d}")
+        pick = np.flatnonzero((gt.labels == d) & ~gt.is_test)[:5]
+        set_labels(project.store, pick.tolist(), cls.id)
+    job_id = worker.launch(project, "train", {"method": "graph", "budget_s": 20,
+                                              "compare_baseline": False})
+    deadline = time.monotonic() + 240
+    while not (job := jobs.get_job(project.store, job_id)).status.finished:
+        assert time.monotonic() < deadline, "the train job did not finish in time"
+        time.sleep(0.2)
+    assert job.status is jobs.JobStatus.SUCCEEDED, job.error
+    return project
+
+
+@pytest.fixture
+def hostile(tmp_path) -> Project:
+    """Eight images with formula-like file names, classes with hostile names; images 0-3
+    labeled, predictions for all (images 4-6 confident, image 7 not)."""
+    import numpy as np
+    from PIL import Image
+
+    from ssl_core.labels import add_class, set_labels
+    from ssl_core.predictions import save_predictions
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    names = ["=1+1.png", "@cmd.png", "-2.png", "+x.png", "plain.png", "tab.png", "u.png", "v.png"]
+    for i, name in enumerate(names):
+        Image.new("RGB", (6, 4), (30 * i, 255 - 30 * i, 7 * i)).save(folder / name)
+    project = Project.create(tmp_path / "hostile")
+    import_source(project, SourceSpec("folder", path=str(folder)))
+    ids = {name: add_class(project.store, name).id for name in HOSTILE}
+    classes = ["../../etc", "a/b", "a_b", "=SUM(A1)", "CON", "<script>", "x\x00\u202ey", "con.txt"]
+    for image, name in enumerate(classes[:4]):
+        set_labels(project.store, [image], ids[name])
+    columns = list(ids)                                             # class of each column
+    proba = np.full((8, len(columns)), 0.01, np.float32)
+    for image, name in enumerate(classes):
+        proba[image, columns.index(name)] = 0.9 if image < 7 else 0.5
+    save_predictions(project, proba, np.array([ids[c] for c in columns]), None, "test")
+    return project
+
+
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every path under root (files and folders) with its size and mtime."""
     snap = {}

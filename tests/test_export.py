@@ -1,85 +1,31 @@
-"""Exports: the predictions CSV, the model zip (and its load snippet, executed), the ImageFolder
-zip (hostile class names stay inside their folders), their CLI commands and the Export page."""
+"""Exports: the predictions CSV, the model zip (and its load snippet, executed), their CLI
+commands (the ImageFolder one's too) and the Export page. The ImageFolder zip itself is in
+test_export_imagefolder.py; the `trained` and `hostile` projects come from conftest.py."""
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
-from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from ssl_core import jobs, worker
 from ssl_core.export import export_labels, export_predictions, predictions_frame
-from ssl_core.export_imagefolder import (MAX_NAME_BYTES, class_folders, export_imagefolder,
-                                         png_bytes, safe_component, select_images)
+from ssl_core.export_imagefolder import png_bytes, select_images
 from ssl_core.export_model import LOAD_SNIPPET, exportable_runs, export_model, model_zip
 from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.labels import add_class, current_labels, delete_class, set_labels
+from ssl_core.labels import current_labels, delete_class
 from ssl_core.models.registry import load_model
 from ssl_core.predictions import load_predictions, save_predictions
-from ssl_core.project import Project, projects_dir
+from ssl_core.project import projects_dir
 from ssl_core.runs import list_runs
-from ssl_core.sources import SourceSpec
 from test_cli import cli
-
-HOSTILE = ["../../etc", "a/b", "a_b", "<script>", "CON", "con.txt", "=SUM(A1)", "..",
-           "x\x00\u202ey"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Project:
-    """Digits, 5 labels of each of the digits 0-2, one real 'graph' train job in a worker.
-    Read-only for the tests that use it."""
-    project = Project.create(tmp_path_factory.mktemp("trained") / "digits")
-    import_source(project, SourceSpec("digits"))
-    gt = ImageStore(project).ground_truth()
-    for d in range(3):
-        cls = add_class(project.store, f"digit {d}")
-        pick = np.flatnonzero((gt.labels == d) & ~gt.is_test)[:5]
-        set_labels(project.store, pick.tolist(), cls.id)
-    job_id = worker.launch(project, "train", {"method": "graph", "budget_s": 20,
-                                              "compare_baseline": False})
-    deadline = time.monotonic() + 240
-    while not (job := jobs.get_job(project.store, job_id)).status.finished:
-        assert time.monotonic() < deadline, "the train job did not finish in time"
-        time.sleep(0.2)
-    assert job.status is jobs.JobStatus.SUCCEEDED, job.error
-    return project
-
-
-@pytest.fixture
-def hostile(tmp_path) -> Project:
-    """Eight images with formula-like file names, classes with hostile names; images 0-3
-    labeled, predictions for all (images 4-6 confident, image 7 not)."""
-    folder = tmp_path / "files"
-    folder.mkdir()
-    names = ["=1+1.png", "@cmd.png", "-2.png", "+x.png", "plain.png", "tab.png", "u.png", "v.png"]
-    for i, name in enumerate(names):
-        Image.new("RGB", (6, 4), (30 * i, 255 - 30 * i, 7 * i)).save(folder / name)
-    project = Project.create(tmp_path / "hostile")
-    import_source(project, SourceSpec("folder", path=str(folder)))
-    ids = {name: add_class(project.store, name).id for name in HOSTILE}
-    classes = ["../../etc", "a/b", "a_b", "=SUM(A1)", "CON", "<script>", "x\x00\u202ey", "con.txt"]
-    for image, name in enumerate(classes[:4]):
-        set_labels(project.store, [image], ids[name])
-    columns = list(ids)                                             # class of each column
-    proba = np.full((8, len(columns)), 0.01, np.float32)
-    for image, name in enumerate(classes):
-        proba[image, columns.index(name)] = 0.9 if image < 7 else 0.5
-    save_predictions(project, proba, np.array([ids[c] for c in columns]), None, "test")
-    return project
-
 
 # -- predictions CSV ----------------------------------------------------------------------
 def test_predictions_frame_has_every_image_with_its_label_and_prediction(trained):
@@ -185,93 +131,6 @@ def test_model_export_without_a_run_is_a_clear_error(digits_project, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "project"]      # nothing left behind
 
 
-# -- ImageFolder zip -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", HOSTILE + ["", ".", " . ", "COM1", "lpt9.tar.gz", "AUX ",
-                                            "é" * 200, "a\\b", "a:b*c?", "\n\t", "ok name"])
-def test_safe_component_is_one_harmless_path_component(name):
-    safe = safe_component(name, fallback="fallback")
-    assert safe and safe not in (".", "..") and not safe.startswith(".")
-    assert not set(safe) & set('<>:"/\\|?*') and all(c.isprintable() for c in safe)
-    assert safe.split(".")[0].strip().upper() not in ("CON", "PRN", "AUX", "NUL", "COM1", "LPT9")
-    assert len(safe.encode()) <= MAX_NAME_BYTES and safe == safe.strip(" .")
-    assert safe_component("ok name", "x") == "ok name"
-
-
-def test_class_folders_keep_distinct_classes_distinct():
-    folders = class_folders({1: "a/b", 2: "a_b", 3: "A_B", 4: "", 5: "index.csv", 6: "..", 7: "b"})
-    assert folders == {1: "a_b", 2: "a_b-2", 3: "A_B-3", 4: "class-4", 5: "index.csv-2",
-                       6: "class-6", 7: "b"}
-
-
-def test_imagefolder_zip_stays_inside_its_folders(hostile, tmp_path):
-    result = export_imagefolder(hostile, tmp_path / "images.zip", include_labeled=True,
-                                include_predicted=True, min_confidence=0.8)
-    assert (result.n_images, result.n_labeled, result.n_predicted) == (7, 4, 3)  # image 7: 0.5
-    with zipfile.ZipFile(tmp_path / "images.zip") as zf:
-        entries = zf.namelist()
-        index = pd.read_csv(io.BytesIO(zf.read("index.csv")), keep_default_na=False)
-        pixels = {n: np.asarray(Image.open(io.BytesIO(zf.read(n))))
-                  for n in entries if n != "index.csv"}
-        zf.extractall(tmp_path / "out")
-    folders = set()
-    for entry in entries:
-        parts = PurePosixPath(entry).parts
-        assert "\\" not in entry and not entry.startswith("/") and ":" not in entry
-        assert entry == "index.csv" or (len(parts) == 2 and parts[1].endswith(".png")), entry
-        assert not {"", ".", ".."} & set(parts) and all(c.isprintable() for c in entry)
-        if len(parts) == 2:
-            folders.add(parts[0])
-    assert len(folders) == 7 and len({f.casefold() for f in folders}) == 7
-    assert folders == set(result.per_class)
-    assert {"CON", "a/b", "../../etc", "<script>"}.isdisjoint(folders) and "_CON" in folders
-    root = (tmp_path / "out").resolve()
-    extracted = [p for p in root.rglob("*") if p.is_file()]
-    assert len(extracted) == 8 and all(p.resolve().is_relative_to(root) for p in extracted)
-    assert {p.parent.name for p in extracted if p.suffix == ".png"} == folders
-    stored = ImageStore(hostile).images()
-    assert index["id"].tolist() == list(range(7))
-    assert index["origin"].tolist() == ["label"] * 4 + ["prediction"] * 3
-    assert index["class"].tolist() == ["../../etc", "a/b", "a_b", "'=SUM(A1)", "CON", "<script>",
-                                       "x\x00\u202ey"]
-    assert index["confidence"].tolist()[4:] == pytest.approx([0.9] * 3)
-    for path, image_id in zip(index["path"], index["id"]):
-        assert np.array_equal(pixels[path], stored[image_id])       # lossless, RGB kept
-
-
-def test_imagefolder_options_choose_the_images(trained, tmp_path):
-    labels = current_labels(trained.store)
-    pred = load_predictions(trained)
-    confident = (labels < 0) & (pred.confidence >= 0.6)
-    assert 0 < confident.sum() < (labels < 0).sum()
-    sel = select_images(trained, include_labeled=False, include_predicted=True, min_confidence=0.6)
-    assert np.array_equal(sel.ids, np.flatnonzero(confident)) and sel.n_labeled == 0
-    assert np.array_equal(sel.classes, pred.labels[confident])
-    sel = select_images(trained, True, True, 0.6)
-    assert sel.n_labeled == 15 and sel.n_predicted == confident.sum()
-    calls = []
-    result = export_imagefolder(trained, tmp_path / "l.zip",
-                                progress=lambda done, total: calls.append((done, total)))
-    assert result.n_images == 15 and calls[-1] == (15, 15)
-    assert result.per_class == {"digit 0": 5, "digit 1": 5, "digit 2": 5}
-    with zipfile.ZipFile(tmp_path / "l.zip") as zf:
-        first = sorted(n for n in zf.namelist() if n.startswith("digit 0/"))[0]
-    image_id = np.flatnonzero(labels == 1)[0]                      # digits/<id>, 4-digit ids
-    assert first == f"digit 0/{image_id:04d}_{image_id}.png"
-
-
-def test_imagefolder_with_nothing_selected_writes_nothing(trained, digits_project, tmp_path):
-    out = tmp_path / "keep.zip"
-    out.write_bytes(b"previous")
-    with pytest.raises(ValueError, match="include labeled and/or predicted"):
-        export_imagefolder(trained, out, include_labeled=False, include_predicted=False)
-    with pytest.raises(ValueError, match="no image is labeled"):
-        export_imagefolder(digits_project, out)
-    with pytest.raises(ValueError, match="min_confidence"):
-        export_imagefolder(trained, out, min_confidence=1.5)
-    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == [
-        "keep.zip", "project"]
-
-
 # -- command line ----------------------------------------------------------------------------
 def test_cli_exports_predictions_model_and_imagefolder(trained, tmp_path):
     out = cli("export-predictions", "--project", trained.root, "--out", tmp_path / "p.csv").stdout
@@ -369,17 +228,3 @@ def test_downloads_in_a_real_browser(trained, tmp_path):
     assert pd.read_csv(got["predictions.csv"]).shape == (1797, 6)
     assert "weights.pt" in zipfile.ZipFile(got["model.zip"]).namelist()
     assert len(zipfile.ZipFile(tmp_path / "images.zip").namelist()) == 16   # 15 labeled + index
-
-
-def test_imagefolder_streams_to_disk_while_it_writes(trained, tmp_path):
-    """The zip grows on disk during the export: PNGs are not collected in memory first."""
-    sizes = []
-
-    def progress(done, total):
-        sizes.append((done, sum(p.stat().st_size for p in tmp_path.glob(".all.zip.*.tmp"))))
-
-    result = export_imagefolder(trained, tmp_path / "all.zip", include_labeled=True,
-                                include_predicted=True, min_confidence=0.0, progress=progress)
-    assert result.n_images == 1797 and [d for d, _ in sizes] == [1000, 1797]
-    assert sizes[0][1] > 1000 * 60 and sizes[1][1] > sizes[0][1]     # >= 1000 PNGs on disk
-    assert not list(tmp_path.glob("*.tmp"))
