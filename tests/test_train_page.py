@@ -1,5 +1,6 @@
 """The Train page with real runs: live view while a job runs, honest results after it."""
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -51,6 +52,19 @@ def test_history_learning_curve_and_charts_from_real_runs(trained):
     fig = confusion_figure(report)
     assert np.array(fig.data[0].z).sum() == list_runs(store)[0].summary["test"]["n"]
     assert not curves_frame(store, list_runs(store)[0]).empty
+
+
+def test_learning_curve_axes_show_whole_label_counts():
+    one = pd.DataFrame({"method": ["default", "default"], "measure": ["validation", "test (ground truth)"],
+                        "labels": [100, 100], "accuracy %": [100.0, 99.0]})
+    fig = learning_curve_figure(one)
+    assert list(fig.layout.xaxis.tickvals) == [100] and list(fig.layout.xaxis.range) == [0, 200]
+    assert fig.layout.yaxis.range[1] == 100.5 and fig.layout.yaxis.range[0] <= 98
+    many = pd.DataFrame({"method": "graph", "measure": "validation", "labels": range(10, 130, 10),
+                         "accuracy %": np.linspace(40, 90, 12)})
+    fig = learning_curve_figure(many)
+    assert fig.layout.xaxis.tickvals is None and fig.layout.xaxis.tickformat == ",d"
+    assert fig.layout.xaxis.range is None and list(fig.layout.yaxis.range) == [39.0, 91.0]
 
 
 def test_train_page_shows_results_and_queues_a_retrain(trained):

@@ -8,7 +8,8 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-_LAYOUT = dict(height=280, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+_LAYOUT = dict(height=280, margin=dict(l=10, r=10, t=30, b=10),
+               legend=dict(orientation="h", yanchor="top", y=-0.22))  # below the x-axis title
 
 
 def curves_figure(curves: pd.DataFrame, names: list[str], title: str, y_title: str) -> go.Figure:
@@ -37,7 +38,23 @@ def learning_curve_figure(curve: pd.DataFrame) -> go.Figure:
             line=dict(dash="dash" if measure.startswith("test") else "solid")))
     fig.update_layout(title="Accuracy against number of labels", xaxis_title="labels",
                       yaxis_title="accuracy %", **{**_LAYOUT, "height": 340})
+    counts = sorted({int(v) for v in curve["labels"]})
+    if counts:
+        _label_axis(fig, counts)
+        top = float(curve["accuracy %"].max())
+        fig.update_yaxes(range=[min(float(curve["accuracy %"].min()) - 1, 99), min(100.5, top + 1)])
     return fig
+
+
+def _label_axis(fig: go.Figure, counts: list[int]) -> None:
+    """Label counts are whole numbers: ticks at the counts that have runs (up to 10 of them),
+    and one count alone sits mid-axis instead of between fractional ticks (99.5, 100.5)."""
+    if len(counts) <= 10:
+        fig.update_xaxes(tickvals=counts, ticktext=[f"{c:,}" for c in counts])
+    else:
+        fig.update_xaxes(tickformat=",d")
+    if len(counts) == 1:
+        fig.update_xaxes(range=[0, 2 * counts[0]])
 
 
 def confusion_figure(report: dict) -> go.Figure:
