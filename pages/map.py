@@ -17,7 +17,7 @@ from ssl_core.thumbnails import contact_sheet
 from ui import session
 from ui.jobs_view import follow_job
 from ui.map_colours import MODES, colouring
-from ui.map_figure import cached_map_figure
+from ui.map_figure import cached_map_figure, draw_order
 from ui.text import escape_markdown
 
 PAGE = 40
@@ -72,11 +72,14 @@ if note:
     st.caption(note)
 map_col, panel = st.columns([3, 2])
 with map_col:
-    event = st.plotly_chart(cached_map_figure(xy, ids, col), key="latent_map", on_select="rerun",
+    order = draw_order(col)                   # unlabeled first: the labeled ones on top
+    xy_drawn, ids_drawn = xy[order], ids[order]                                # (N, 2), (N,)
+    event = st.plotly_chart(cached_map_figure(xy_drawn, ids_drawn, col.take(order)),
+                            key="latent_map", on_select="rerun",
                             selection_mode=("points", "box", "lasso"), width="stretch",
                             config={"displaylogo": False, "scrollZoom": True,
                                     "displayModeBar": True, "plotGlPixelRatio": 1})
-chosen = selected_ids(event.selection if event else None, xy, ids)         # (S,) image ids
+chosen = selected_ids(event.selection if event else None, xy_drawn, ids_drawn)  # (S,) ids
 
 
 def undo_button(key: str, label: str = "Undo") -> None:

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from ui.map_figure import UNLABELED, Colouring, map_figure, point_colors
+from ui.map_figure import UNLABELED, Colouring, draw_order, map_figure, point_colors
 
 
 def decoded(spec: dict) -> np.ndarray:
@@ -55,3 +55,29 @@ def test_continuous_values_use_viridis_with_a_colour_bar():
     bar = spec["data"][1]
     assert bar["marker"]["showscale"] and bar["marker"]["colorbar"]["title"]["text"] == "confidence"
     assert len(spec["data"]) == 2                                   # no legend entries
+
+
+def test_the_few_labeled_points_are_drawn_last_and_bigger():
+    n = 70_000
+    rng = np.random.default_rng(1)
+    xy = rng.normal(size=(n, 2)).astype(np.float32)
+    codes = np.full(n, -1)
+    labeled = rng.choice(n, 100, replace=False)
+    codes[labeled] = rng.integers(0, 10, 100)
+    colouring = Colouring(codes, [str(k) for k in range(10)], ["#1f77b4"] * 10)
+    order = draw_order(colouring)
+    assert sorted(order.tolist()) == list(range(n))                         # a permutation
+    assert set(order[-100:].tolist()) == set(labeled.tolist())              # on top
+    assert (np.diff(order[:-100]) > 0).all()                                # rest: layout order
+    spec = json.loads(map_figure(xy[order], order, colouring.take(order)).to_json())["data"][0]
+    ids = decoded(spec["customdata"])
+    assert (ids == order).all() and np.allclose(decoded(spec["x"]), xy[order, 0])
+    sizes = decoded(spec["marker"]["size"])                                 # (n,) float32
+    assert spec["marker"]["line"]["width"] == 0          # no theme outline washing them out
+    assert (sizes[-100:] > 2 * sizes[:-100].max() - 1e-6).all()
+    rgba = decoded(spec["marker"]["color"])
+    assert (rgba[-100:, :3] == [0x1F, 0x77, 0xB4]).all()                   # colours follow
+    everyone = Colouring(rng.integers(0, 10, n), colouring.names, colouring.colors)
+    assert isinstance(map_figure(xy, np.arange(n), everyone).data[0].marker.size, float)
+    conf = Colouring(codes, [], [], continuous=rng.random(n), continuous_name="confidence")
+    assert (draw_order(conf) == np.arange(n)).all()
