@@ -50,6 +50,9 @@ PLANS = {
         ("mnist", "default", 10, 900, (1, 2), ()),
         *[("mnist", m, n, 180, (0,), ()) for m in ("default", "baseline", "gan", "vae") for n in (1, 5, 50)],
     ],
+    "digits-vae": [   # the VAE-based method after its small-image settings
+        *[("digits", "vae", n, 30, (0, 1, 2), ()) for n in (1, 5, 10, 50)],
+    ],
     "extra": [
         ("mnist", "default", 10, 900, (1, 2), ()),
         ("mnist", "gan", 10, 900, (0,), ()),

@@ -110,6 +110,21 @@ def test_vae_ssl_fits_samples_per_class_and_round_trips(tmp_path):
     assert np.array_equal(loaded.sample(3, label=5, seed=2), model.sample(3, label=5, seed=2))
 
 
+def test_vae_ssl_gives_small_images_their_own_vae_and_round_trips(tmp_path):
+    """8x8 images (digits) use `small_vae`; saving and loading rebuilds that same VAE."""
+    from dataclasses import replace
+    X, y = blobs(40)
+    small = X[:, 2:10, 2:10]                                  # (120, 8, 8, 1): 64 pixels
+    cfg = VAESSLConfig(vae=TINY_VAE, small_vae=replace(TINY_VAE, latent_dim=3), min_classifier_s=1e9)
+    model = VAESSL(cfg, random_state=0).fit(small, few_labels(y), time_budget_s=60)
+    assert model.vae_.config.latent_dim == 3 and model.transform(small).shape == (len(X), 3)
+    loaded = load_model(model.save(tmp_path / "small"))
+    assert np.array_equal(loaded.transform(small), model.transform(small))
+    assert np.array_equal(loaded.predict_proba(small), model.predict_proba(small))
+    big = VAESSL(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)   # 12x12: 144 px
+    assert big.transform(X).shape == (len(X), 4)
+
+
 def gan_task(X, y, cfg=GANConfig(check_every=20, patience=2), seed=0):
     torch.manual_seed(seed)
     x = to_tensor(X)
