@@ -53,6 +53,10 @@ PLANS = {
     "digits-vae": [   # the VAE-based method after its small-image settings
         *[("digits", "vae", n, 30, (0, 1, 2), ()) for n in (1, 5, 10, 50)],
     ],
+    "gan-quiet": [    # the SSL-GAN's 180 s row again, on a quiet machine
+        ("mnist", "gan", 10, 180, (0, 1, 2), ()),
+        *[("mnist", "gan", n, 180, (0,), ()) for n in (1, 5, 50)],
+    ],
     "extra": [
         ("mnist", "default", 10, 900, (1, 2), ()),
         ("mnist", "gan", 10, 900, (0,), ()),
