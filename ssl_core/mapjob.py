@@ -86,7 +86,7 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
               progress: Progress | None = None) -> dict[str, Any]:
     """Everything the map job does; `progress` may raise (the worker's Cancelled) to stop."""
     from .layout import LayoutConfig, compute_layout
-    from .models.vae import VAE, VAEConfig
+    from .models.vae import VAE, VAEConfig, with_min_steps
 
     params = params or {}
     progress = progress or (lambda fraction, message: None)
@@ -100,9 +100,7 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
                   for k, v in params.get("vae", {}).items()}
     vae_cfg = VAEConfig(**vae_params)
     if "epochs" not in vae_params:  # small sets need more epochs for enough optimiser steps
-        steps_per_epoch = max(1, len(images) // min(vae_cfg.batch_size, len(images)))
-        vae_cfg = dataclasses.replace(vae_cfg, epochs=max(
-            vae_cfg.epochs, float(np.ceil(MIN_VAE_STEPS / steps_per_epoch))))
+        vae_cfg = with_min_steps(vae_cfg, len(images), MIN_VAE_STEPS)
     warm = bool(params.get("warm_start", True))
     vae = _previous_vae(project, images.shape[1:], vae_cfg) if warm else None
     vae_warm = vae is not None

@@ -3,6 +3,7 @@ families — shapes, finite losses, learning, save/load, refusal of unsafe files
 import json
 import os
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from ssl_core.models.graph_ssl import GraphClassifier
 from ssl_core.models.mlp_nets import DiscriminatorMLP, EncoderMLP, Generator
 from ssl_core.models.pipeline import PipelineConfig, SSLPipeline
 from ssl_core.models.registry import METHODS, load_model
-from ssl_core.models.vae import VAEConfig
+from ssl_core.models.vae import VAEConfig, with_min_steps
 from ssl_core.models.vae_ssl import VAESSL, VAESSLConfig
 from test_baseline import Evil, blobs
 
@@ -112,17 +113,26 @@ def test_vae_ssl_fits_samples_per_class_and_round_trips(tmp_path):
 
 def test_vae_ssl_gives_small_images_their_own_vae_and_round_trips(tmp_path):
     """8x8 images (digits) use `small_vae`; saving and loading rebuilds that same VAE."""
-    from dataclasses import replace
     X, y = blobs(40)
     small = X[:, 2:10, 2:10]                                  # (120, 8, 8, 1): 64 pixels
-    cfg = VAESSLConfig(vae=TINY_VAE, small_vae=replace(TINY_VAE, latent_dim=3), min_classifier_s=1e9)
+    cfg = VAESSLConfig(vae=TINY_VAE, small_vae=replace(TINY_VAE, latent_dim=3), min_classifier_s=1e9,
+                       min_vae_steps=300)
     model = VAESSL(cfg, random_state=0).fit(small, few_labels(y), time_budget_s=60)
     assert model.vae_.config.latent_dim == 3 and model.transform(small).shape == (len(X), 3)
+    assert model.vae_.config.epochs == 100        # 120 images in batches of 32: 3 steps an epoch
     loaded = load_model(model.save(tmp_path / "small"))
     assert np.array_equal(loaded.transform(small), model.transform(small))
     assert np.array_equal(loaded.predict_proba(small), model.predict_proba(small))
     big = VAESSL(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)   # 12x12: 144 px
     assert big.transform(X).shape == (len(X), 4)
+
+
+def test_small_sets_train_the_vae_for_a_minimum_number_of_steps():
+    cfg = VAEConfig(epochs=20.0, batch_size=256)
+    assert with_min_steps(cfg, 70_000, 5000).epochs == 20.0           # 5,460 steps already
+    assert with_min_steps(cfg, 3_000, 5000).epochs == 455.0           # 11 steps an epoch
+    assert with_min_steps(replace(cfg, batch_size=64), 1_797, 5000).epochs == 179.0
+    assert with_min_steps(cfg, 100, 5000).epochs == 5000.0            # one batch holds them all
 
 
 def gan_task(X, y, cfg=GANConfig(check_every=20, patience=2), seed=0):
