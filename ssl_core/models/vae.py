@@ -42,8 +42,13 @@ def with_min_steps(cfg: VAEConfig, n_images: int, min_steps: int) -> VAEConfig:
     """`cfg` with its epochs raised so that training on `n_images` takes at least `min_steps`
     optimiser steps. Epochs alone under-train small sets: 20 MNIST epochs are 5,460 steps on
     70,000 images but 140 on 1,797, and a VAE stopped that early barely separates classes."""
-    steps_per_epoch = max(1, n_images // max(1, min(cfg.batch_size, n_images)))
-    return dataclasses.replace(cfg, epochs=max(cfg.epochs, float(np.ceil(min_steps / steps_per_epoch))))
+    per_epoch = steps_per_epoch(n_images, cfg.batch_size)
+    return dataclasses.replace(cfg, epochs=max(cfg.epochs, float(np.ceil(min_steps / per_epoch))))
+
+
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch: full batches of min(batch_size, n_images), at least 1."""
+    return max(1, n_images // max(1, min(batch_size, n_images)))
 
 
 class VAENet(nn.Module):
@@ -82,7 +87,7 @@ class _VAETask(NetOptimiserState):
                  budget_s: float | None = None):
         self.net, self.x, self.cfg, self.device = net, x, cfg, device
         self.batch = min(cfg.batch_size, len(x))
-        self.steps_per_epoch = max(1, len(x) // self.batch)
+        self.steps_per_epoch = steps_per_epoch(len(x), cfg.batch_size)
         self.opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         total = max(1, int(epochs * self.steps_per_epoch))
         self.sched = BudgetSchedule(self.opt, cfg.lr, total, budget_s)  # anneals by steps or time
