@@ -4,7 +4,7 @@ This file only sets up the page, the shared sidebar and the navigation; each pag
 describes its own UI and calls into ssl_core for everything it computes."""
 import streamlit as st
 
-from ssl_core.store import StoreError
+from ssl_core.project.errors import ProjectError
 from ui import session
 
 st.set_page_config(page_title="Latentlab", page_icon="assets/icon.png", layout="wide")
@@ -23,5 +23,5 @@ navigation = st.navigation([
 try:
     session.sidebar(project)
     navigation.run()
-except StoreError as err:   # a read-only or full project folder, a busy database: say so
+except ProjectError as err:   # a read-only or full project folder, a busy database: say so
     st.error(f"Project storage: {err}")

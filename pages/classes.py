@@ -3,9 +3,15 @@ Undo (Map page) brings them back."""
 import pandas as pd
 import streamlit as st
 
-from ssl_core.labels import (LabelError, add_class, current_labels, delete_class, list_classes, merge_classes,
-                             rename_class, set_class_color)
-from ssl_core.store import StoreError
+from ssl_core.labeling.classes import (
+    LabelError,
+    add_class,
+    list_classes,
+    rename_class,
+    set_class_color,
+)
+from ssl_core.labeling.label_log import current_labels, delete_class, merge_classes
+from ssl_core.project.store import StoreError
 from ui import session
 from ui.text import escape_markdown
 

@@ -4,13 +4,13 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from ssl_core import worker
-from ssl_core.archive import ArchiveLimits
-from ssl_core.importer import ImportConfig, last_import_report
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels
-from ssl_core.project import Project, default_data_root, valid_project_name
-from ssl_core.thumbnails import contact_sheet
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import ImportConfig, last_import_report
+from ssl_core.data.thumbnails import contact_sheet
+from ssl_core.data.zip_archive import ArchiveLimits
+from ssl_core.jobs import worker
+from ssl_core.labeling.label_log import current_labels
+from ssl_core.project.folder import Project, default_data_root, valid_project_name
 from ui import session
 from ui.jobs_view import follow_job
 from ui.text import escape_markdown
@@ -22,7 +22,7 @@ PER_PAGE = 120
 LISTED_SKIPS = 20   # an import report lists this many skipped files as text, more in a table
 
 project = session.current_project()
-store = ImageStore(project)
+store = ImageCollection(project)
 n_images, shape = store.n_images, store.shape
 gt_classes = store.ground_truth_classes()
 n_labeled = int((current_labels(project.store, n_images) >= 0).sum())

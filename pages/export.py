@@ -3,10 +3,10 @@ import time
 
 import streamlit as st
 
-from ssl_core.export import labels_frame, predictions_frame
-from ssl_core.export_imagefolder import export_imagefolder, select_images
-from ssl_core.export_model import LOAD_SNIPPET, exportable_runs, model_zip
-from ssl_core.predictions import load_predictions
+from ssl_core.export.imagefolder import export_imagefolder, select_images
+from ssl_core.export.model_zip import LOAD_SNIPPET, exportable_runs, model_zip
+from ssl_core.export.tables import labels_frame, predictions_frame
+from ssl_core.results.predictions import load_predictions
 from ui import session
 
 project = session.current_project()
@@ -89,8 +89,7 @@ else:
         zip_path.parent.mkdir(exist_ok=True)
         bar = st.progress(0.0, "Writing PNGs ...")
         result = export_imagefolder(project, zip_path, include_labeled, include_predicted,
-                                    min_confidence, lambda done, total: bar.progress(
-                                        done / total, f"{done:,} of {total:,} images"))
+                                    min_confidence, bar.progress)
         bar.empty()
         st.success(result.summary())
     if zip_path.is_file():

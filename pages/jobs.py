@@ -4,7 +4,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from ssl_core import jobs
+from ssl_core.jobs import records as jobs
 from ui import session
 from ui.jobs_view import show_job
 

@@ -5,15 +5,17 @@ import uuid
 import numpy as np
 import streamlit as st
 
-from ssl_core import jobs, worker
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import LabelError, add_class, current_labels, list_classes, set_labels, undo_last
-from ssl_core.mapjob import load_map
-from ssl_core.predictions import Predictions, load_predictions
-from ssl_core.selection import (describe_selection, majority_class, nearest_neighbours,
-                                selected_ids)
-from ssl_core.store import StoreError
-from ssl_core.thumbnails import contact_sheet
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.thumbnails import contact_sheet
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.labeling.classes import LabelError, add_class, list_classes
+from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
+from ssl_core.labeling.selection import describe_selection, majority_class, selected_ids
+from ssl_core.latentmap.map_files import load_map
+from ssl_core.neighbours import nearest_neighbours
+from ssl_core.project.store import StoreError
+from ssl_core.results.predictions import Predictions, load_predictions
 from ui import session
 from ui.jobs_view import follow_job
 from ui.map_colours import MODES, colouring
@@ -22,7 +24,7 @@ from ui.text import escape_markdown
 
 PAGE = 40
 project = session.current_project()
-images = ImageStore(project)
+images = ImageCollection(project)
 n = images.n_images
 st.title(f"Map · {project.name}")
 

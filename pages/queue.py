@@ -1,6 +1,6 @@
 """Label queue: the app suggests which images to label next; accept its guesses or fix them.
 
-Two views of one queue (which image is next: ssl_core.labelqueue):
+Two views of one queue (which image is next: ssl_core.labeling.queue):
 - Grid: every suggestion with its guessed class pre-filled; fix single boxes, then save them
   all (Ctrl/Cmd+Enter). Tab moves between the boxes, typing filters one.
 - One at a time: the current image large; keys 1-9, 0 give it class 1..10, A accepts the
@@ -14,14 +14,15 @@ import uuid
 import numpy as np
 import streamlit as st
 
-from ssl_core import labelqueue
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import LabelError, current_labels, list_classes, set_labels, undo_last
-from ssl_core.mapjob import load_map
-from ssl_core.predictions import load_predictions
-from ssl_core.store import StoreError
-from ssl_core.suggest import STRATEGIES, suggest
-from ssl_core.thumbnails import contact_sheet
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.thumbnails import contact_sheet
+from ssl_core.labeling import queue as labelqueue
+from ssl_core.labeling.classes import LabelError, list_classes
+from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
+from ssl_core.labeling.suggest import STRATEGIES, suggest
+from ssl_core.latentmap.map_files import load_map
+from ssl_core.project.store import StoreError
+from ssl_core.results.predictions import load_predictions
 from ui import session
 from ui.text import escape_markdown
 
@@ -32,7 +33,7 @@ KEYS_GRID = ("Keys: **Ctrl/⌘+Enter** saves the page · **N** new suggestions �
 KEYS_ONE = ("Keys: **1–9, 0** give the class · **A** accepts the guess · **S** skips · "
             "**Z** undoes · **N** new suggestions (not while a text box has the focus).")
 project = session.current_project()
-images = ImageStore(project)
+images = ImageCollection(project)
 n = images.n_images
 st.title(f"Label queue · {project.name}")
 classes = list_classes(project.store)

@@ -1,18 +1,19 @@
 """Samples page: what the generative models learned. GAN samples (overall and per class) from a
 gan run; VAE samples per class from the map's VAE, with class regions fitted to the current
 labels; reconstructions; an interpolation between two images the user picks.
-Widgets in, ssl_core.samples out."""
+Widgets in, ssl_core.results.samples out."""
 import streamlit as st
 
-from ssl_core import samples
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels, list_classes
+from ssl_core.data.collection import ImageCollection
+from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.label_log import current_labels
+from ssl_core.results import samples
 from ui import session
 from ui.text import escape_markdown
 
 N_GAN, N_PER_CLASS, N_RECONSTRUCTED = 48, 8, 12
 project = session.current_project()
-images = ImageStore(project)
+images = ImageCollection(project)
 n = images.n_images
 st.title(f"Samples · {project.name}")
 if n == 0:

@@ -2,15 +2,15 @@
 live, and read honest results (validation, ground-truth test, gain over the baseline)."""
 import streamlit as st
 
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels
+from ssl_core.data.collection import ImageCollection
+from ssl_core.jobs.retrain import request_retrain
+from ssl_core.jobs.train_job import baseline_budget, default_budget
+from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.registry import DESCRIPTIONS, METHODS
-from ssl_core.retrain import request_retrain
-from ssl_core.trainjob import baseline_budget, default_budget
 from ui import session, train_view
 
 project = session.current_project()
-n = ImageStore(project).n_images
+n = ImageCollection(project).n_images
 st.title(f"Train · {project.name}")
 labels = current_labels(project.store, n)
 n_labeled, n_classes = int((labels >= 0).sum()), len(set(labels[labels >= 0].tolist()))

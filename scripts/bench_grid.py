@@ -95,7 +95,7 @@ def main() -> None:
                 continue
             what = (["--strategy", n, "--labels", "50"] if method == "labeler" else
                     ["--method", method, "--labels-per-class", str(n), *extra])
-            cmd = [sys.executable, "-m", "ssl_core.bench", "--dataset", dataset, *what,
+            cmd = [sys.executable, "-m", "benchmarks.engine", "--dataset", dataset, *what,
                    "--budget-s", str(budget), "--seed", str(seed), "--data-root", args.data_root,
                    "--out", str(RESULTS)]
             print(" ".join(cmd[1:]), flush=True)

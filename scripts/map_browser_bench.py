@@ -107,17 +107,17 @@ def main() -> None:
     ap.add_argument("--class-name", default="bench")
     args = ap.parse_args()
     os.environ["LATENTLAB_HOME"] = args.home
-    from ssl_core.imagestore import ImageStore
-    from ssl_core.labels import current_labels
-    from ssl_core.mapjob import load_map
-    from ssl_core.project import Project
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.labeling.label_log import current_labels
+    from ssl_core.latentmap.map_files import load_map
+    from ssl_core.project.folder import Project
 
     project = Project.named(args.project)
     data = load_map(project)
     if data is None:
         sys.exit("the project has no current map: build it first (Map page or the map job)")
     n = len(data.layout)
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     unlabeled = current_labels(project.store, n) < 0
     cls = np.flatnonzero(gt.labels == 0) if gt.available else np.arange(n)
     centre = np.median(data.layout[cls], axis=0)
@@ -138,7 +138,8 @@ def main() -> None:
 
 def _remove_class(project, name: str) -> None:
     """Delete the bench's class (which unlabels its images), if it exists."""
-    from ssl_core.labels import delete_class, list_classes
+    from ssl_core.labeling.classes import list_classes
+    from ssl_core.labeling.label_log import delete_class
     for cls in list_classes(project.store):
         if cls.name == name:
             delete_class(project.store, cls.id)

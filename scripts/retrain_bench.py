@@ -37,18 +37,26 @@ def main() -> None:
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="latentlab-retrain-"))
     os.environ["LATENTLAB_HOME"] = str(home)
-    from browser import (chromium_page, open_queue_one_at_a_time, running_app, screenshot,
-                         wait_until_idle)
-    from ssl_core import jobs, labels
-    from ssl_core.imagestore import ImageStore
-    from ssl_core.importer import import_source
-    from ssl_core.project import Project
-    from ssl_core.sources import SourceSpec
+    from browser import (
+        chromium_page,
+        open_queue_one_at_a_time,
+        running_app,
+        screenshot,
+        wait_until_idle,
+    )
+
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.data.importer import import_source
+    from ssl_core.data.sources import SourceSpec
+    from ssl_core.jobs import records as jobs
+    from ssl_core.labeling import classes as label_classes
+    from ssl_core.labeling import label_log as labels
+    from ssl_core.project.folder import Project
 
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
-    ids = {name: labels.add_class(project.store, name).id for name in NAMES}
-    gt = ImageStore(project).ground_truth()
+    ids = {name: label_classes.add_class(project.store, name).id for name in NAMES}
+    gt = ImageCollection(project).ground_truth()
     for d in range(10):
         pick = np.flatnonzero((gt.labels == d) & ~gt.is_test)[:args.labels_per_class]
         labels.set_labels(project.store, pick.tolist(), ids[gt.class_names[d]])

@@ -1,6 +1,6 @@
 """The VAE-based method on a small 28x28 project: a random subset of MNIST, the first 10
 images of each class labeled, accuracy on the rest. Checks that small sets get enough VAE
-steps (VAESSLConfig.min_vae_steps); 20 epochs of 3,000 images are only 220 steps.
+steps (VAEMethodConfig.min_vae_steps); 20 epochs of 3,000 images are only 220 steps.
 
     .venv/bin/python scripts/vae_small_set_check.py --data-root ../shared/data --n 3000
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a script from anywhere
-from ssl_core.bench import load_bench_data  # noqa: E402
-from ssl_core.models.vae_ssl import VAESSL  # noqa: E402
+from benchmarks.engine import load_bench_data  # noqa: E402
+from ssl_core.models.vae_method import VAEMethod  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     rest = np.ones(len(truth), bool)
     rest[labeled] = False
     start = time.perf_counter()
-    model = VAESSL(random_state=args.seed).fit(images, y, time_budget_s=args.budget_s)
+    model = VAEMethod(random_state=args.seed).fit(images, y, time_budget_s=args.budget_s)
     accuracy = float((model.predict(images[rest]) == truth[rest]).mean())
     print(json.dumps({"n_images": args.n, "labels": len(labeled), "seed": args.seed,
                       "vae_epochs": model.vae_.config.epochs, "accuracy_on_unlabeled": round(accuracy, 4),

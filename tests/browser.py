@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO, require
 
 ARTIFACTS = REPO / "test-artifacts"

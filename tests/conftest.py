@@ -15,9 +15,9 @@ TESTS = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 sys.path.insert(0, str(REPO))
 
-from ssl_core.importer import import_source  # noqa: E402
-from ssl_core.project import Project  # noqa: E402
-from ssl_core.sources import SourceSpec  # noqa: E402
+from ssl_core.data.importer import import_source  # noqa: E402
+from ssl_core.data.sources import SourceSpec  # noqa: E402
+from ssl_core.project.folder import Project  # noqa: E402
 
 
 def require(condition: bool, what: str) -> None:
@@ -39,7 +39,7 @@ def _cancel_leftover_jobs(root: Path) -> None:
     """Workers outlive the test that started them (their own session, like in the app): ask
     any still active to stop, so a map or train job a page test started in passing does not
     take the two cores from the tests after it."""
-    from ssl_core import jobs
+    from ssl_core.jobs import records as jobs
 
     for db in list(root.glob("**/project.db"))[:20]:
         try:
@@ -70,11 +70,14 @@ def shared_data() -> Path:
     return root
 
 
+TEST_WORKER = "job_fixtures"   # the worker module that also knows the test job kinds
+
+
 def worker_env(**extra: str) -> dict[str, str]:
-    """Environment for worker processes that may run the test job kinds (tests/job_fixtures.py)."""
+    """Environment for worker processes that may run the test job kinds (tests/job_fixtures.py,
+    started with `module=TEST_WORKER`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), env.get("PYTHONPATH", "")])
-    env["LATENTLAB_JOB_PLUGINS"] = "job_fixtures"
     env.update(extra)
     return env
 
@@ -92,13 +95,15 @@ def trained(tmp_path_factory) -> Project:
 
     import numpy as np
 
-    from ssl_core import jobs, worker
-    from ssl_core.imagestore import ImageStore
-    from ssl_core.labels import add_class, set_labels
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.jobs import records as jobs
+    from ssl_core.jobs import worker
+    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.label_log import set_labels
 
     project = Project.create(tmp_path_factory.mktemp("trained") / "digits")
     import_source(project, SourceSpec("digits"))
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     for d in range(3):
         cls = add_class(project.store, f"digit {d}")
         pick = np.flatnonzero((gt.labels == d) & ~gt.is_test)[:5]
@@ -120,8 +125,9 @@ def hostile(tmp_path) -> Project:
     import numpy as np
     from PIL import Image
 
-    from ssl_core.labels import add_class, set_labels
-    from ssl_core.predictions import save_predictions
+    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.label_log import set_labels
+    from ssl_core.results.predictions import save_predictions
 
     folder = tmp_path / "files"
     folder.mkdir()

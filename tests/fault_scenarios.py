@@ -27,10 +27,17 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from ssl_core import jobs, labels, worker  # noqa: E402
-from ssl_core.imagestore import ImageStore  # noqa: E402
-from ssl_core.predictions import load_predictions, predictions_path, save_predictions  # noqa: E402
-from ssl_core.project import Project  # noqa: E402
+from ssl_core.data.collection import ImageCollection  # noqa: E402
+from ssl_core.jobs import records as jobs  # noqa: E402
+from ssl_core.jobs import worker  # noqa: E402
+from ssl_core.labeling import classes as label_classes  # noqa: E402
+from ssl_core.labeling import label_log as labels  # noqa: E402
+from ssl_core.project.folder import Project  # noqa: E402
+from ssl_core.results.predictions import (  # noqa: E402
+    load_predictions,
+    predictions_path,
+    save_predictions,
+)
 
 TMPFS_BYTES = 8 << 20   # the "disk" of the full-disk scenarios
 
@@ -112,7 +119,7 @@ def app_pages(project: Project) -> dict:
 
     y = labels.current_labels(project.store)
     image = int(np.flatnonzero(y < 0)[0])
-    first = labels.list_classes(project.store)[0].id
+    first = label_classes.list_classes(project.store)[0].id
     at.switch_page("pages/queue.py")
     at.session_state["suggested"] = [image]
     at.run()
@@ -131,10 +138,10 @@ def readonly(project: Project) -> dict:
     mount("--bind", str(root), str(root))
     mount("-o", "remount,ro,bind", str(root))
     store = project.store
-    first = labels.list_classes(store)[0].id
+    first = label_classes.list_classes(store)[0].id
     return {"labeled": int((labels.current_labels(store) >= 0).sum()),    # reads still work
             "set_labels": failure(lambda: labels.set_labels(store, [5], first, action_uuid="ro-1")),
-            "add_class": failure(lambda: labels.add_class(store, "new")),
+            "add_class": failure(lambda: label_classes.add_class(store, "new")),
             "undo": failure(lambda: labels.undo_last(store)),
             "pages": app_pages(project)}
 
@@ -144,12 +151,12 @@ def full_label(project: Project) -> dict:
     on_tiny_disk(root)
     store = project.store
     before = labels.current_labels(store)
-    first = labels.list_classes(store)[0].id
+    first = label_classes.list_classes(store)[0].id
     filler = fill(root, leave=40 << 10)    # room for SQLite's 32 KiB -shm, not for a commit
     everything = list(range(len(before)))
     out = {"set_labels": failure(lambda: labels.set_labels(store, everything, first,
                                                           action_uuid="full-1")),
-           "add_class": failure(lambda: labels.add_class(store, "new")),
+           "add_class": failure(lambda: label_classes.add_class(store, "new")),
            "pages": app_pages(project)}
     out["unchanged"] = bool(np.array_equal(labels.current_labels(store), before))
     out["integrity"] = integrity(project.db_path)
@@ -174,7 +181,7 @@ def full_train(project: Project) -> dict:
     worker.run_job(project, job_id)
     job = jobs.get_job(project.store, job_id)
     out = {"job": {"status": job.status.value, "error": job.error}}
-    proba = np.full((ImageStore(project).n_images, 3), 1 / 3, np.float32)
+    proba = np.full((ImageCollection(project).n_images, 3), 1 / 3, np.float32)
     full = fill(root, leave=0, name="filler2.bin")                   # now completely full
     out["save_predictions"] = failure(lambda: save_predictions(project, proba, np.arange(3), None, "x"))
     full.unlink()                         # (the database's -shm needs a little room to be read)
@@ -189,7 +196,7 @@ def full_train(project: Project) -> dict:
 
 def full_import(project: Project) -> dict:
     root = project.root
-    images = ImageStore(project)
+    images = ImageCollection(project)
     n_before, pixels_before = images.n_images, sha256(project.images_path)
     on_tiny_disk(root)
     filler = fill(root, leave=160 << 10)   # the database's writes fit, a second copy of the images not

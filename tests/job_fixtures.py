@@ -1,7 +1,12 @@
-"""Job kinds used only by the tests, loaded by workers through $LATENTLAB_JOB_PLUGINS."""
+"""Job kinds used only by the tests, and the worker that knows them.
+
+Tests start it instead of the app's worker: `worker.launch(project, "test.sleep", params,
+env=worker_env(), module=TEST_WORKER)` runs `python -m job_fixtures --project ... --job ...`,
+which registers these kinds and then runs `ssl_core.jobs.worker.main` (the same code path)."""
+import sys
 import time
 
-from ssl_core.worker import register_kind
+from ssl_core.jobs import worker
 
 
 def _sleep(ctx, params):
@@ -22,6 +27,9 @@ def _deaf(ctx, params):
     time.sleep(params.get("seconds", 60))
 
 
-register_kind("test.sleep", _sleep)
-register_kind("test.fail", _fail)
-register_kind("test.deaf", _deaf)
+worker.register_kind("test.sleep", _sleep)
+worker.register_kind("test.fail", _fail)
+worker.register_kind("test.deaf", _deaf)
+
+if __name__ == "__main__":
+    sys.exit(worker.main())

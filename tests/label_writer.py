@@ -1,4 +1,4 @@
-"""A labeling process for the fault and load tests: labels images through ssl_core.labels in a
+"""A labeling process for the fault and load tests: labels images through ssl_core.labeling.label_log in a
 loop and appends one acknowledgement line per action to a file, only after the call returned,
 i.e. after the store committed it. Every acknowledged action must therefore be in the store
 exactly once, however the process (or the app beside it) is killed.
@@ -23,9 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ssl_core import labels  # noqa: E402
-from ssl_core.imagestore import ImageStore  # noqa: E402
-from ssl_core.project import Project  # noqa: E402
+from ssl_core.data.collection import ImageCollection  # noqa: E402
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels  # noqa: E402
+from ssl_core.project.folder import Project  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", default="", help="comma-separated class ids (default: all)")
     args = ap.parse_args(argv)
     project = Project.open(args.project)
-    n = ImageStore(project).n_images
+    n = ImageCollection(project).n_images
     classes = ([int(c) for c in args.classes.split(",")] if args.classes
-               else [c.id for c in labels.list_classes(project.store)])
+               else [c.id for c in label_classes.list_classes(project.store)])
     rng = random.Random(args.seed)
     # O_APPEND + one write() per line: a line is either whole in the file or absent
     fd = os.open(args.ack, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

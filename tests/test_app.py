@@ -2,11 +2,13 @@
 import time
 
 import pytest
+from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
-from ssl_core import jobs, labels
-from ssl_core.project import Project, projects_dir
+from ssl_core.jobs import records as jobs
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project, projects_dir
 
 PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/train.py", "pages/samples.py",
          "pages/jobs.py", "pages/export.py"]
@@ -37,7 +39,7 @@ def test_every_page_renders(app, page):
 
 def test_export_page_offers_labels_after_labeling(app):
     store = Project.open(projects_dir() / "digits").store
-    labels.set_labels(store, [0, 10], labels.add_class(store, "zero").id)
+    labels.set_labels(store, [0, 10], label_classes.add_class(store, "zero").id)
     app.switch_page("pages/export.py").run()
     assert not app.exception
     assert any("2 labeled images in 1 classes" in m.value for m in app.markdown)
@@ -105,23 +107,23 @@ def test_classes_page_adds_and_renames(app):
     app.button(key="FormSubmitter:add_class-Add class").click().run()
     assert not app.exception, app.exception
     store = Project.open(projects_dir() / "digits").store
-    assert [c.name for c in labels.list_classes(store)] == ["cat"]
-    app.text_input(key=f"rename-{labels.list_classes(store)[0].id}").input("kitten").run()
+    assert [c.name for c in label_classes.list_classes(store)] == ["cat"]
+    app.text_input(key=f"rename-{label_classes.list_classes(store)[0].id}").input("kitten").run()
     next(b for b in app.button if b.label == "Rename").click().run()
-    assert [c.name for c in labels.list_classes(store)] == ["kitten"]
+    assert [c.name for c in label_classes.list_classes(store)] == ["kitten"]
 
 
 def test_queue_suggests_and_saves_labels(app):
     store = Project.open(projects_dir() / "digits").store
-    labels.add_class(store, "a")
-    labels.add_class(store, "b")
+    label_classes.add_class(store, "a")
+    label_classes.add_class(store, "b")
     app.switch_page("pages/queue.py").run()
     app.segmented_control(key="queue_strategy").set_value("random")
     next(b for b in app.button if b.label == "Suggest").click().run()
     assert not app.exception, app.exception
     boxes = [s for s in app.selectbox if s.key and s.key.startswith("q-")]
     assert len(boxes) == 24
-    a = labels.list_classes(store)[0].id
+    a = label_classes.list_classes(store)[0].id
     boxes[0].set_value(a)
     boxes[1].set_value(a)
     app.button(key="FormSubmitter:queue_form-Save 24 (accept the guesses, with your fixes)").click().run()
@@ -132,7 +134,7 @@ def test_queue_suggests_and_saves_labels(app):
 def test_train_page_launches_a_training_job(app):
     store = Project.open(projects_dir() / "digits").store
     for c, ids in (("a", [0, 10]), ("b", [1, 11])):
-        labels.set_labels(store, ids, labels.add_class(store, c).id)
+        labels.set_labels(store, ids, label_classes.add_class(store, c).id)
     app.switch_page("pages/train.py").run()
     app.selectbox(key="train_method").set_value("graph").run()
     app.button(key="train_retrain").click().run()

@@ -1,4 +1,4 @@
-"""Tests for ssl_core.archive: normal uploads come through intact, hostile or
+"""Tests for ssl_core.data.zip_archive: normal uploads come through intact, hostile or
 broken members are skipped with a reason, and whole-archive problems raise
 ArchiveError. Every zip is built in memory."""
 
@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssl_core.archive import ArchiveError, ArchiveLimits, Skipped, common_root, iter_zip
+from ssl_core.data.zip_archive import (
+    ArchiveError,
+    ArchiveLimits,
+    Skipped,
+    common_root,
+    iter_zip,
+)
 
 
 def make_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:

@@ -9,7 +9,7 @@ import torch
 from ssl_core.models.base import ModelFileError, encode_labels, to_tensor
 from ssl_core.models.baseline import BaselineConfig, SupervisedBaseline
 from ssl_core.models.classifier import ClassifierConfig
-from ssl_core.models.nets import SmallCNN, random_affine
+from ssl_core.models.cnn import SmallCNN, random_affine
 
 FAST = BaselineConfig(classifier=ClassifierConfig(width=(8, 16, 16), hidden=16, min_steps=60))
 
@@ -44,7 +44,7 @@ def test_label_encoding_keeps_unlabeled():
 def test_fit_beats_chance_and_round_trips(tmp_path):
     X, y = blobs()
     y_train = np.where(np.arange(len(y)) % 4 == 0, y, -1)    # a quarter labeled
-    model = SupervisedBaseline(FAST, random_state=0).fit(X, y_train)
+    model = SupervisedBaseline.from_config(FAST, random_state=0).fit(X, y_train)
     proba = model.predict_proba(X)
     assert proba.shape == (len(X), 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
     assert model.score(X, y) > 0.9                           # chance is 1/3
@@ -58,7 +58,7 @@ def test_fit_beats_chance_and_round_trips(tmp_path):
 def test_one_class_only_is_a_clear_error():
     X, y = blobs(5)
     with pytest.raises(ValueError, match="at least 2 classes"):
-        SupervisedBaseline(FAST).fit(X, np.where(y == 5, 5, -1))
+        SupervisedBaseline.from_config(FAST).fit(X, np.where(y == 5, 5, -1))
 
 
 class Evil:
@@ -68,7 +68,7 @@ class Evil:
 
 def test_malicious_checkpoint_is_refused(tmp_path):
     X, y = blobs(5)
-    folder = SupervisedBaseline(FAST).fit(X, y).save(tmp_path / "m")
+    folder = SupervisedBaseline.from_config(FAST).fit(X, y).save(tmp_path / "m")
     with open(folder / "weights.pt", "wb") as fh:
         pickle.dump({"net": Evil()}, fh)
     if os.path.exists("/tmp/latentlab-pwned"):
@@ -80,7 +80,7 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 
 def test_loading_another_method_is_refused(tmp_path):
     X, y = blobs(5)
-    folder = SupervisedBaseline(FAST).fit(X, y).save(tmp_path / "m")
+    folder = SupervisedBaseline.from_config(FAST).fit(X, y).save(tmp_path / "m")
     (folder / "config.json").write_text((folder / "config.json").read_text()
                                         .replace('"baseline"', '"gan"'))
     with pytest.raises(ModelFileError, match="'gan' model"):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssl_core.public_datasets import CIFAR10_CLASSES
-from ssl_core.sources import ArrayData, SourceError, SourceSpec, load_source
+from ssl_core.data.public_datasets import CIFAR10_CLASSES
+from ssl_core.data.sources import ArrayData, SourceError, SourceSpec, load_source
 
 
 def fake_cifar(n_per_batch=(2, 3, 1, 2, 2), n_test=3, seed=1):

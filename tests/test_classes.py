@@ -4,20 +4,22 @@ import sqlite3
 
 import pytest
 
-from ssl_core import labels
-from ssl_core.export import labels_frame
-from ssl_core.labels import PALETTE, LabelError, add_class, delete_class, list_classes
-from ssl_core.project import Project
+from ssl_core.export.tables import labels_frame
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.labeling.classes import PALETTE, LabelError, add_class, list_classes
+from ssl_core.labeling.label_log import delete_class
+from ssl_core.project.folder import Project
 
 
 def names(store) -> list[str]:
-    return [c.name for c in labels.list_classes(store)]
+    return [c.name for c in label_classes.list_classes(store)]
 
 
 def test_merge_relabels_hides_sources_and_undo_restores_both(digits_project):
     s = digits_project.store
-    cat, kitten, dog = (labels.add_class(s, n) for n in ("cat", "kitten", "dog"))
-    tiger = labels.add_class(s, "tiger")
+    cat, kitten, dog = (label_classes.add_class(s, n) for n in ("cat", "kitten", "dog"))
+    tiger = label_classes.add_class(s, "tiger")
     labels.set_labels(s, [1, 2], cat.id)
     labels.set_labels(s, [3], kitten.id)
     labels.set_labels(s, [4], dog.id)
@@ -29,7 +31,7 @@ def test_merge_relabels_hides_sources_and_undo_restores_both(digits_project):
     y = labels.current_labels(s)
     assert (y[[1, 2, 3, 4, 5]] == [cat.id, cat.id, cat.id, dog.id, cat.id]).all()
     assert names(s) == ["cat", "dog"]
-    hidden = [c for c in labels.list_classes(s, include_deleted=True) if c.deleted]
+    hidden = [c for c in label_classes.list_classes(s, include_deleted=True) if c.deleted]
     assert [c.name for c in hidden] == ["kitten", "tiger"]
     assert labels.label_history(s)[0]["kind"] == "merge"
     with pytest.raises(LabelError, match="no class"):
@@ -44,7 +46,7 @@ def test_merge_relabels_hides_sources_and_undo_restores_both(digits_project):
 
 def test_undo_of_a_merge_keeps_later_work_of_others(digits_project):
     s = digits_project.store
-    a, b, c = (labels.add_class(s, n) for n in "abc")
+    a, b, c = (label_classes.add_class(s, n) for n in "abc")
     labels.set_labels(s, [1, 2, 3], a.id, user="bob")
     labels.merge_classes(s, [a.id], b.id, "ann")
     labels.set_labels(s, [2], c.id, user="bob")  # bob relabels one merged image
@@ -55,7 +57,7 @@ def test_undo_of_a_merge_keeps_later_work_of_others(digits_project):
 
 def test_merge_requests_are_validated_and_retries_recorded_once(digits_project):
     s = digits_project.store
-    a, b = labels.add_class(s, "a"), labels.add_class(s, "b")
+    a, b = label_classes.add_class(s, "a"), label_classes.add_class(s, "b")
     labels.set_labels(s, [7], a.id)
     with pytest.raises(LabelError, match="at least one"):
         labels.merge_classes(s, [], b.id, "ann")
@@ -72,15 +74,15 @@ def test_merge_requests_are_validated_and_retries_recorded_once(digits_project):
 
 def test_delete_clears_and_hides_and_undo_brings_both_back(digits_project):
     s = digits_project.store
-    a, b = labels.add_class(s, "a"), labels.add_class(s, "b")
+    a, b = label_classes.add_class(s, "a"), label_classes.add_class(s, "b")
     labels.set_labels(s, [1, 2], a.id)
     labels.set_labels(s, [3], b.id)
     result = labels.delete_class(s, a.id, "ann")
     assert (result.kind, result.n_images) == ("delete_class", 2)
     y = labels.current_labels(s)
     assert (y[[1, 2, 3]] == [-1, -1, b.id]).all() and names(s) == ["b"]
-    for edit in (lambda: labels.rename_class(s, a.id, "z"),
-                 lambda: labels.set_class_color(s, a.id, "#123456"),
+    for edit in (lambda: label_classes.rename_class(s, a.id, "z"),
+                 lambda: label_classes.set_class_color(s, a.id, "#123456"),
                  lambda: labels.delete_class(s, a.id, "ann"),
                  lambda: labels.set_labels(s, [4], a.id)):
         with pytest.raises(LabelError, match="no class"):
@@ -92,10 +94,10 @@ def test_delete_clears_and_hides_and_undo_brings_both_back(digits_project):
 
 def test_a_deleted_name_can_be_reused_and_undo_renames_on_conflict(digits_project):
     s = digits_project.store
-    cat = labels.add_class(s, "cat")
+    cat = label_classes.add_class(s, "cat")
     labels.set_labels(s, [1], cat.id)
     labels.delete_class(s, cat.id, "ann")
-    new_cat = labels.add_class(s, "Cat")  # the old name is free again
+    new_cat = label_classes.add_class(s, "Cat")  # the old name is free again
     assert new_cat.id != cat.id and names(s) == ["Cat"]
     labels.undo_last(s, user="ann")
     assert names(s) == ["cat (restored)", "Cat"]
@@ -106,7 +108,7 @@ def test_a_deleted_name_can_be_reused_and_undo_renames_on_conflict(digits_projec
 
 def test_undo_never_restores_a_label_of_a_deleted_class(digits_project):
     s = digits_project.store
-    a, b = labels.add_class(s, "a"), labels.add_class(s, "b")
+    a, b = label_classes.add_class(s, "a"), label_classes.add_class(s, "b")
     labels.set_labels(s, [1], a.id, user="ann")
     labels.set_labels(s, [1], b.id, user="ann")
     labels.delete_class(s, a.id, "bob")  # image 1 is b: untouched
@@ -122,30 +124,30 @@ def test_undo_never_restores_a_label_of_a_deleted_class(digits_project):
 
 def test_class_names_are_validated(digits_project):
     s = digits_project.store
-    cat = labels.add_class(s, "  big   cat ")
+    cat = label_classes.add_class(s, "  big   cat ")
     assert cat.name == "big cat"
     for bad, message in (("   ", "empty"), ("", "empty"), ("x" * 61, "at most 60")):
         with pytest.raises(LabelError, match=message):
-            labels.add_class(s, bad)
+            label_classes.add_class(s, bad)
         with pytest.raises(LabelError, match=message):
-            labels.rename_class(s, cat.id, bad)
-    assert labels.add_class(s, "x" * 60).name == "x" * 60
-    assert labels.add_class(s, "BIG CAT").id == cat.id  # same name ignoring case: same class
-    dog = labels.add_class(s, "dog")
+            label_classes.rename_class(s, cat.id, bad)
+    assert label_classes.add_class(s, "x" * 60).name == "x" * 60
+    assert label_classes.add_class(s, "BIG CAT").id == cat.id  # same name ignoring case: same class
+    dog = label_classes.add_class(s, "dog")
     with pytest.raises(LabelError, match="'big cat' already exists"):
-        labels.rename_class(s, dog.id, "Big Cat")
-    labels.rename_class(s, cat.id, "Big Cat")  # a change of case is a rename of itself
-    labels.rename_class(s, dog.id, "Éclair")
+        label_classes.rename_class(s, dog.id, "Big Cat")
+    label_classes.rename_class(s, cat.id, "Big Cat")  # a change of case is a rename of itself
+    label_classes.rename_class(s, dog.id, "Éclair")
     with pytest.raises(LabelError, match="already exists"):
-        labels.rename_class(s, cat.id, "éCLAIR")  # beyond ASCII: SQLite's NOCASE misses this
+        label_classes.rename_class(s, cat.id, "éCLAIR")  # beyond ASCII: SQLite's NOCASE misses this
     assert names(s) == ["Big Cat", "x" * 60, "Éclair"]
     with pytest.raises(LabelError, match="no class"):
-        labels.rename_class(s, 999, "fine")
+        label_classes.rename_class(s, 999, "fine")
 
 
 def test_live_names_are_unique_in_the_database_too(digits_project):
     s = digits_project.store
-    labels.add_class(s, "cat")
+    label_classes.add_class(s, "cat")
     with pytest.raises(sqlite3.IntegrityError):
         with s.write() as conn:  # a writer that skips the checks is stopped by the index
             conn.execute("INSERT INTO classes (name, color, created_at) "
@@ -154,16 +156,16 @@ def test_live_names_are_unique_in_the_database_too(digits_project):
 
 def test_class_colours_are_validated(digits_project):
     s = digits_project.store
-    a = labels.add_class(s, "a")
-    labels.set_class_color(s, a.id, " #12ab9F ")
-    assert labels.list_classes(s)[0].color == "#12ab9F"
+    a = label_classes.add_class(s, "a")
+    label_classes.set_class_color(s, a.id, " #12ab9F ")
+    assert label_classes.list_classes(s)[0].color == "#12ab9F"
     for bad in ("red", "#12ab9", "#12ab9fa", "12ab9f", "#12ab9g", ""):
         with pytest.raises(LabelError, match="#rrggbb"):
-            labels.set_class_color(s, a.id, bad)
+            label_classes.set_class_color(s, a.id, bad)
     with pytest.raises(LabelError, match="#rrggbb"):
-        labels.add_class(s, "b", color="blue")
-    assert labels.add_class(s, "c", color="#00FF00").color == "#00FF00"
-    assert labels.list_classes(s)[0].color == "#12ab9F"
+        label_classes.add_class(s, "b", color="blue")
+    assert label_classes.add_class(s, "c", color="#00FF00").color == "#00FF00"
+    assert label_classes.list_classes(s)[0].color == "#12ab9F"
 
 
 V1_SCHEMA = """
@@ -193,7 +195,7 @@ def test_a_version_1_project_is_upgraded_when_opened(tmp_path):
     conn.close()
     project = Project.open(root)  # no initialise(): the first read upgrades
     s = project.store
-    assert [(c.id, c.name, c.color) for c in labels.list_classes(s)] == [
+    assert [(c.id, c.name, c.color) for c in label_classes.list_classes(s)] == [
         (1, "cat", "#111111"), (2, "Cat (2)", "#222222"), (3, "dog", "#333333")]
     assert s.get_meta("schema_version") == "2"
     y = labels.current_labels(s, 5)

@@ -8,19 +8,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from test_baseline import Evil, blobs
 
 from ssl_core.models.base import ModelFileError, to_tensor
 from ssl_core.models.baseline import BaselineConfig, SupervisedBaseline
 from ssl_core.models.classifier import ClassifierConfig
-from ssl_core.models.features import deskew
-from ssl_core.models.gan import GANConfig, GANTask, SSLGAN
-from ssl_core.models.graph_ssl import GraphClassifier
-from ssl_core.models.mlp_nets import DiscriminatorMLP, EncoderMLP, Generator
-from ssl_core.models.pipeline import PipelineConfig, SSLPipeline
+from ssl_core.models.default_method import DefaultMethod, DefaultMethodConfig
+from ssl_core.models.graph_classifier import GraphClassifier
+from ssl_core.models.mlp import DiscriminatorMLP, EncoderMLP, Generator
+from ssl_core.models.preprocessing import deskew
 from ssl_core.models.registry import METHODS, load_model
-from ssl_core.models.vae import VAEConfig, with_min_steps
-from ssl_core.models.vae_ssl import VAESSL, VAESSLConfig
-from test_baseline import Evil, blobs
+from ssl_core.models.ssl_gan import SSLGAN, GANConfig, GANTask
+from ssl_core.models.vae import VAEConfig, planned_epochs
+from ssl_core.models.vae_method import VAEMethod, VAEMethodConfig
 
 TINY_CNN = ClassifierConfig(width=(8, 16, 16), hidden=16, epochs=2.0, min_steps=80)
 TINY_VAE = VAEConfig(hidden=(32, 16), latent_dim=4, epochs=20, batch_size=32, lr=3e-3)
@@ -68,7 +68,7 @@ def test_graph_classifier_propagates_two_labels_per_class_and_round_trips(tmp_pa
 def test_pipeline_on_small_data_stops_after_the_graph():
     X, y = blobs(30)
     stages = []
-    model = SSLPipeline(random_state=0).fit(X, few_labels(y), callbacks=[lambda p: stages.append(p.stage)])
+    model = DefaultMethod(random_state=0).fit(X, few_labels(y), callbacks=[lambda p: stages.append(p.stage)])
     assert model.net_ is None and model.score(X, y) > 0.95
     assert stages == ["graph", "graph", "done"]
     assert model.validation_of_ is None           # validation_ measures the final model itself
@@ -76,9 +76,9 @@ def test_pipeline_on_small_data_stops_after_the_graph():
 
 def test_pipeline_distils_into_a_cnn_reports_stages_and_round_trips(tmp_path):
     X, y = blobs(40)
-    cfg = PipelineConfig(cnn=TINY_CNN, min_images_for_cnn=0, rounds=2, min_round_s=0.0)
+    cfg = DefaultMethodConfig(cnn=TINY_CNN, min_images_for_cnn=0, rounds=2, min_round_s=0.0)
     stages = []
-    model = SSLPipeline(cfg, random_state=0).fit(X, few_labels(y),
+    model = DefaultMethod.from_config(cfg, random_state=0).fit(X, few_labels(y),
                                                  callbacks=[lambda p: stages.append(p.stage)])
     assert model.net_ is not None
     assert [s for s in dict.fromkeys(stages)] == ["graph", "cnn 1/2", "cnn 2/2", "done"]
@@ -91,16 +91,16 @@ def test_pipeline_distils_into_a_cnn_reports_stages_and_round_trips(tmp_path):
 
 def test_pipeline_respects_a_time_budget():
     X, y = blobs(40)
-    cfg = PipelineConfig(cnn=ClassifierConfig(width=(4, 8, 8), hidden=8, epochs=10_000),
+    cfg = DefaultMethodConfig(cnn=ClassifierConfig(width=(4, 8, 8), hidden=8, epochs=10_000),
                          min_images_for_cnn=0, rounds=1)
-    model = SSLPipeline(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=12)
+    model = DefaultMethod.from_config(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=12)
     assert model.history_[-1][1] <= 12 + 2       # the CNN anneals and stops inside the budget
 
 
 def test_vae_ssl_fits_samples_per_class_and_round_trips(tmp_path):
     X, y = blobs(40)
-    cfg = VAESSLConfig(vae=TINY_VAE, classifier=ClassifierConfig(epochs=2.0, min_steps=150, batch_size=32))
-    model = VAESSL(cfg, random_state=0).fit(X, few_labels(y))
+    cfg = VAEMethodConfig(vae=TINY_VAE, classifier=ClassifierConfig(epochs=2.0, min_steps=150, batch_size=32))
+    model = VAEMethod.from_config(cfg, random_state=0).fit(X, few_labels(y))
     assert model.score(X, y) > 0.9
     assert model.transform(X).shape == (len(X), 4)
     samples = model.sample(6, label=25)
@@ -115,24 +115,24 @@ def test_vae_ssl_gives_small_images_their_own_vae_and_round_trips(tmp_path):
     """8x8 images (digits) use `small_vae`; saving and loading rebuilds that same VAE."""
     X, y = blobs(40)
     small = X[:, 2:10, 2:10]                                  # (120, 8, 8, 1): 64 pixels
-    cfg = VAESSLConfig(vae=TINY_VAE, small_vae=replace(TINY_VAE, latent_dim=3), min_classifier_s=1e9,
-                       min_vae_steps=300)
-    model = VAESSL(cfg, random_state=0).fit(small, few_labels(y), time_budget_s=60)
+    cfg = VAEMethodConfig(vae=replace(TINY_VAE, min_steps=300), min_classifier_s=1e9,
+                          small_vae=replace(TINY_VAE, latent_dim=3, min_steps=300))
+    model = VAEMethod.from_config(cfg, random_state=0).fit(small, few_labels(y), time_budget_s=60)
     assert model.vae_.config.latent_dim == 3 and model.transform(small).shape == (len(X), 3)
-    assert model.vae_.config.epochs == 100        # 120 images in batches of 32: 3 steps an epoch
+    assert model.vae_.planned_epochs(len(small)) == 100   # 120 images in batches of 32: 3 steps an epoch
     loaded = load_model(model.save(tmp_path / "small"))
     assert np.array_equal(loaded.transform(small), model.transform(small))
     assert np.array_equal(loaded.predict_proba(small), model.predict_proba(small))
-    big = VAESSL(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)   # 12x12: 144 px
+    big = VAEMethod.from_config(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)   # 12x12: 144 px
     assert big.transform(X).shape == (len(X), 4)
 
 
 def test_small_sets_train_the_vae_for_a_minimum_number_of_steps():
-    cfg = VAEConfig(epochs=20.0, batch_size=256)
-    assert with_min_steps(cfg, 70_000, 5000).epochs == 20.0           # 5,460 steps already
-    assert with_min_steps(cfg, 3_000, 5000).epochs == 455.0           # 11 steps an epoch
-    assert with_min_steps(replace(cfg, batch_size=64), 1_797, 5000).epochs == 179.0
-    assert with_min_steps(cfg, 100, 5000).epochs == 5000.0            # one batch holds them all
+    cfg = VAEConfig(epochs=20.0, batch_size=256, min_steps=5000)
+    assert planned_epochs(cfg, 70_000) == 20.0                        # 5,460 steps already
+    assert planned_epochs(cfg, 3_000) == 455.0                        # 11 steps an epoch
+    assert planned_epochs(replace(cfg, batch_size=64), 1_797) == 179.0
+    assert planned_epochs(cfg, 100) == 5000.0                         # one batch holds them all
 
 
 def gan_task(X, y, cfg=GANConfig(check_every=20, patience=2), seed=0):
@@ -183,7 +183,7 @@ def test_gan_collapse_is_detected_and_rolled_back():
 
 def test_gan_fit_beats_chance_samples_and_round_trips(tmp_path):
     X, y = blobs(40)
-    model = SSLGAN(GANConfig(max_steps=150), random_state=0).fit(X, few_labels(y))
+    model = SSLGAN.from_config(GANConfig(max_steps=150), random_state=0).fit(X, few_labels(y))
     assert model.score(X, y) > 0.8 and model.rollbacks_ == 0
     assert model.sample(5).shape == (5, 12, 12, 1) and model.sample(2, label=15).shape == (2, 12, 12, 1)
     loaded = load_model(model.save(tmp_path / "gan"))
@@ -196,7 +196,7 @@ def test_baseline_families_use_their_networks(family, net):
     X, y = blobs(20)
     cfg = BaselineConfig(family=family, augment=False,
                          classifier=ClassifierConfig(epochs=2.0, min_steps=60))
-    model = SupervisedBaseline(cfg, random_state=0).fit(X, few_labels(y, 6))
+    model = SupervisedBaseline.from_config(cfg, random_state=0).fit(X, few_labels(y, 6))
     assert isinstance(model.net_, net) and model.score(X, y) > 0.6
     assert model.validation_ is not None and model.validation_.n == 3
 
@@ -229,8 +229,8 @@ def test_one_class_only_is_a_clear_error_for_every_method():
 
 def test_vae_ssl_without_time_for_the_classifier_predicts_by_latent_neighbours(tmp_path):
     X, y = blobs(40)
-    cfg = VAESSLConfig(vae=TINY_VAE, min_classifier_s=1e9)       # never enough time to distil
-    model = VAESSL(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)
+    cfg = VAEMethodConfig(vae=TINY_VAE, min_classifier_s=1e9)       # never enough time to distil
+    model = VAEMethod.from_config(cfg, random_state=0).fit(X, few_labels(y), time_budget_s=60)
     assert model.net_ is None and model.score(X, y) > 0.9
     loaded = load_model(model.save(tmp_path / "v"))
     assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))

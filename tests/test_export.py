@@ -13,19 +13,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO
-from ssl_core.export import export_labels, export_predictions, predictions_frame
-from ssl_core.export_imagefolder import png_bytes, select_images
-from ssl_core.export_model import LOAD_SNIPPET, exportable_runs, export_model, model_zip
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels, delete_class
-from ssl_core.models.registry import load_model
-from ssl_core.predictions import load_predictions, save_predictions
-from ssl_core.project import projects_dir
-from ssl_core.runs import list_runs
+from streamlit.testing.v1 import AppTest
 from test_cli import cli
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.export.imagefolder import png_bytes, select_images
+from ssl_core.export.model_zip import (
+    LOAD_SNIPPET,
+    export_model,
+    exportable_runs,
+    model_zip,
+)
+from ssl_core.export.tables import export_labels, export_predictions, predictions_frame
+from ssl_core.labeling.label_log import current_labels, delete_class
+from ssl_core.models.registry import load_model
+from ssl_core.project.folder import projects_dir
+from ssl_core.results.predictions import load_predictions, save_predictions
+from ssl_core.results.runs import list_runs
+
 
 # -- predictions CSV ----------------------------------------------------------------------
 def test_predictions_frame_has_every_image_with_its_label_and_prediction(trained):
@@ -104,7 +110,7 @@ def test_model_snippet_runs_on_image_files_and_matches_the_model(trained, tmp_pa
     folder = tmp_path / "unzipped"
     with zipfile.ZipFile(tmp_path / "model.zip") as zf:
         zf.extractall(folder)
-    X = ImageStore(trained).images()[[0, 1, 2, 500, 1000]]          # (5, 8, 8, 1)
+    X = ImageCollection(trained).images()[[0, 1, 2, 500, 1000]]          # (5, 8, 8, 1)
     files = []
     for i, pixels in enumerate(X):
         files.append(tmp_path / f"img{i}.png")

@@ -11,14 +11,19 @@ from pathlib import PurePosixPath
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import HOSTILE
 from PIL import Image
 
-from conftest import HOSTILE
-from ssl_core.export_imagefolder import (MAX_NAME_BYTES, class_folders, export_imagefolder,
-                                         safe_component, select_images)
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels
-from ssl_core.predictions import load_predictions
+from ssl_core.data.collection import ImageCollection
+from ssl_core.export.imagefolder import (
+    MAX_NAME_BYTES,
+    class_folders,
+    export_imagefolder,
+    safe_component,
+    select_images,
+)
+from ssl_core.labeling.label_log import current_labels
+from ssl_core.results.predictions import load_predictions
 
 
 @pytest.mark.parametrize("name", HOSTILE + ["", ".", " . ", "COM1", "lpt9.tar.gz", "AUX ",
@@ -63,7 +68,7 @@ def test_imagefolder_zip_stays_inside_its_folders(hostile, tmp_path):
     extracted = [p for p in root.rglob("*") if p.is_file()]
     assert len(extracted) == 8 and all(p.resolve().is_relative_to(root) for p in extracted)
     assert {p.parent.name for p in extracted if p.suffix == ".png"} == folders
-    stored = ImageStore(hostile).images()
+    stored = ImageCollection(hostile).images()
     assert index["id"].tolist() == list(range(7))
     assert index["origin"].tolist() == ["label"] * 4 + ["prediction"] * 3
     assert index["class"].tolist() == ["../../etc", "a/b", "a_b", "'=SUM(A1)", "CON", "<script>",
@@ -85,8 +90,8 @@ def test_imagefolder_options_choose_the_images(trained, tmp_path):
     assert sel.n_labeled == 15 and sel.n_predicted == confident.sum()
     calls = []
     result = export_imagefolder(trained, tmp_path / "l.zip",
-                                progress=lambda done, total: calls.append((done, total)))
-    assert result.n_images == 15 and calls[-1] == (15, 15)
+                                progress=lambda fraction, message: calls.append((fraction, message)))
+    assert result.n_images == 15 and calls[-1] == (1.0, "15 of 15 images")
     assert result.per_class == {"digit 0": 5, "digit 1": 5, "digit 2": 5}
     with zipfile.ZipFile(tmp_path / "l.zip") as zf:
         first = sorted(n for n in zf.namelist() if n.startswith("digit 0/"))[0]
@@ -111,7 +116,8 @@ def test_imagefolder_streams_to_disk_while_it_writes(trained, tmp_path):
     """The zip grows on disk during the export: PNGs are not collected in memory first."""
     sizes = []
 
-    def progress(done, total):
+    def progress(fraction, message):
+        done = round(fraction * 1797)
         sizes.append((done, sum(p.stat().st_size for p in tmp_path.glob(".all.zip.*.tmp"))))
 
     result = export_imagefolder(trained, tmp_path / "all.zip", include_labeled=True,

@@ -25,16 +25,19 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from streamlit.testing.v1 import AppTest
-
 from browser import ARTIFACTS, chromium_page, free_port, screenshot, wait_until_idle
-from conftest import REPO, TESTS, require, tree_snapshot, worker_env
+from conftest import REPO, TEST_WORKER, TESTS, require, tree_snapshot, worker_env
 from fault_scenarios import integrity
 from label_writer import check_acks, read_acks
-from ssl_core import jobs, labels, worker
-from ssl_core.importer import import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from streamlit.testing.v1 import AppTest
+
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project
 
 ROUNDS = 3
 CLASSES = ("one", "two", "three")
@@ -47,7 +50,7 @@ def make_project(home: Path) -> Project:
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
     store = project.store
-    ids = [labels.add_class(store, name).id for name in CLASSES]
+    ids = [label_classes.add_class(store, name).id for name in CLASSES]
     labels.set_labels(store, range(0, 30), ids[0])
     labels.set_labels(store, range(30, 60), ids[1], user=getpass.getuser())
     n = 1797
@@ -114,7 +117,7 @@ def open_queue(page, url: str) -> None:
 def test_kill_9_of_the_app_and_a_writer_loses_no_acknowledged_label(tmp_path, latentlab_home):
     project = make_project(latentlab_home)
     store = project.store
-    one, *rest = [c.id for c in labels.list_classes(store)]
+    one, *rest = [c.id for c in label_classes.list_classes(store)]
     others = ",".join(map(str, rest))  # the writers never give "one": each "one" is the page's
     # The writers relabel images 600.. (labeled here first), so the queue, which suggests
     # unlabeled images, never shows one they could take from under a key press.
@@ -200,7 +203,7 @@ def test_kill_9_of_the_app_and_a_writer_loses_no_acknowledged_label(tmp_path, la
 def test_pages_keep_working_after_a_worker_is_killed(latentlab_home):
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
-    job_id = worker.launch(project, "test.sleep", {"seconds": 120}, env=worker_env())
+    job_id = worker.launch(project, "test.sleep", {"seconds": 120}, env=worker_env(), module=TEST_WORKER)
     deadline = time.monotonic() + 120
     while (job := jobs.get_job(project.store, job_id)).status is not jobs.JobStatus.RUNNING or not job.progress:
         assert time.monotonic() < deadline, job
@@ -223,7 +226,7 @@ def test_pages_keep_working_after_a_worker_is_killed(latentlab_home):
     assert row["status"] == "failed" and "stopped responding" in row["error"]
     at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
-    again = worker.launch(project, "test.sleep", {"seconds": 0.5}, env=worker_env())
+    again = worker.launch(project, "test.sleep", {"seconds": 0.5}, env=worker_env(), module=TEST_WORKER)
     deadline = time.monotonic() + 120
     while not (job := jobs.get_job(project.store, again)).status.finished:
         assert time.monotonic() < deadline
@@ -313,7 +316,7 @@ def test_full_disk_during_training_keeps_the_last_model_and_predictions(latentla
     report = run_scenario("full_train", latentlab_home, tmp_path)
     job = report["job"]
     assert job["status"] == "failed" and "is full" in job["error"] and "model" in job["error"], job
-    assert (report["save_predictions"]["type"] == "StoreError"
+    assert (report["save_predictions"]["type"] == "FileWriteError"
             and "is full" in report["save_predictions"]["message"])
     assert report["predictions_unchanged"] and report["predictions_load"]
     assert report["models_after"] == report["models_before"]      # no new or half-written model

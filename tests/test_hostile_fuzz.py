@@ -17,16 +17,16 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
+from conftest import tree_snapshot
+from hostile_files import TRIED, encode, make_zip, noise, print_tried, tally
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import tree_snapshot
-from hostile_files import TRIED, encode, make_zip, noise, print_tried, tally
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.project.folder import Project
 
 VALID = [encode(noise(12, 1), "PNG"), encode(noise(12, 2), "JPEG"),
          encode(noise(12, 3).convert("P"), "GIF"), encode(Image.new("L", (5, 9), 7), "BMP"),
@@ -70,10 +70,10 @@ def assert_safe(names: list[str]) -> None:
         assert name and not name.startswith("/") and ".." not in parts, name
 
 
-def check(project: Project, report, n_files: int, root: Path, before: dict) -> ImageStore:
+def check(project: Project, report, n_files: int, root: Path, before: dict) -> ImageCollection:
     assert report.imported + len(report.skipped) == n_files, report.summary()
     assert all(s["reason"] and "\n" not in s["reason"] for s in report.skipped), report.skipped
-    store = ImageStore(project)
+    store = ImageCollection(project)
     assert store.n_images == report.imported
     assert_safe(store.names())
     return store
@@ -130,7 +130,7 @@ def test_fuzzed_folders(files):
         project = Project.create(root / "project")
         report = import_source(project, SourceSpec("folder", path=str(root / "in")))
         check(project, report, len(files), root, before)
-        imported = set(ImageStore(project).names())
+        imported = set(ImageCollection(project).names())
         assert imported | {s["path"] for s in report.skipped} == set(files)
         valid = {rel for rel, data in files.items() if data in VALID}
         assert valid <= imported                               # no valid image is lost

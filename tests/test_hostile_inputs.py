@@ -30,17 +30,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, tree_snapshot
+from hostile_files import (
+    GIANT,
+    TRIED,
+    Case,
+    encode,
+    giant_png,
+    image_corpus,
+    make_zip,
+    noise,
+    print_tried,
+    tally,
+)
 from PIL import Image
 
-from conftest import REPO, tree_snapshot
-from hostile_files import (GIANT, TRIED, Case, encode, giant_png, image_corpus, make_zip, noise,
-                           print_tried, tally)
-from ssl_core import jobs, worker
-from ssl_core.archive import ArchiveLimits
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import ImportConfig, import_source, last_import_report
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import ImportConfig, import_source, last_import_report
+from ssl_core.data.sources import SourceSpec
+from ssl_core.data.zip_archive import ArchiveLimits
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.project.folder import Project
 
 PROJECT_FILES = {"project.db", "project.db-wal", "project.db-shm", "project.db-journal",
                  "images.npy"}
@@ -106,7 +117,7 @@ def test_odd_and_broken_files(kind, tmp_path):
     for name, reason in reasons.items():
         assert any(w in reason for w in corpus[name].reason), (name, reason)
     assert_clean_reasons(report.skipped)
-    store = ImageStore(project)
+    store = ImageCollection(project)
     assert store.shape == (32, 32, 3)           # the most common size; 1x1 is scaled up
     for name, img in zip(store.names(), np.asarray(store.images())):
         case = corpus[name]
@@ -135,9 +146,9 @@ def test_giant_image_is_refused_from_its_header_without_allocating(tmp_path, mon
     script = f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(REPO)!r})
-from ssl_core.importer import import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from ssl_core.data.importer import import_source
+from ssl_core.project.folder import Project
+from ssl_core.data.sources import SourceSpec
 project = Project.create({str(tmp_path / 'project')!r})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
@@ -212,7 +223,7 @@ def test_hostile_zip_members_and_nested_zips(tmp_path):
     assert job.status is jobs.JobStatus.SUCCEEDED, job.error
     report = last_import_report(project)
     tally("hostile zip members", report)
-    store = ImageStore(project)
+    store = ImageCollection(project)
     stored = {n: int(v.mean()) for n, v in zip(store.names(), np.asarray(store.images()))}
     assert stored == {"cats.zip/1.png": 10, "cats.zip/2.png": 20, "dogs/3.png": 30,
                       "inner.zip/a.png": 40}
@@ -256,7 +267,7 @@ def test_untrustworthy_archives_are_refused_whole(tmp_path, data, limits, messag
     assert job.status is jobs.JobStatus.FAILED
     assert job.error.startswith("SourceError: upload.zip: ") and message in job.error
     assert "\n" not in job.error and "Traceback" not in job.error
-    assert not upload.exists() and ImageStore(project).n_images == 0
+    assert not upload.exists() and ImageCollection(project).n_images == 0
     assert_project_only(project)
     TRIED[("untrustworthy archive", "refused")] += 1
 
@@ -275,5 +286,5 @@ def test_ten_thousand_tiny_files(kind, tmp_path):
     report = last_import_report(project)
     tally(f"10,000 tiny files ({kind})", report)
     assert report.imported == 10_000 and len(report.skipped) == 10
-    assert ImageStore(project).ground_truth().class_names == [f"c{i}" for i in range(10)]
+    assert ImageCollection(project).ground_truth().class_names == [f"c{i}" for i in range(10)]
     assert seconds < 120

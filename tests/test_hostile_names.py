@@ -16,22 +16,24 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-from streamlit.testing.v1 import AppTest
-
 from browser import chromium_page, running_app, screenshot, wait_until_idle
 from conftest import REPO
 from hostile_files import TRIED
-from ssl_core import jobs, worker
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.labels import add_class, current_labels, list_classes, set_labels
-from ssl_core.predictions import save_predictions
-from ssl_core.project import Project, projects_dir
-from ssl_core.run_report import test_report as make_test_report
-from ssl_core.runs import create_run, finish_run
-from ssl_core.sources import SourceSpec
-from ssl_core.validation import accuracy
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.labeling.classes import add_class, list_classes
+from ssl_core.labeling.label_log import current_labels, set_labels
+from ssl_core.project.folder import Project, projects_dir
+from ssl_core.results.predictions import save_predictions
+from ssl_core.results.report import test_report as make_test_report
+from ssl_core.results.runs import create_run, finish_run
+from ssl_core.training.validation import accuracy
 from ui.text import escape_markdown
 
 SCRIPT = "<script>alert(1)</script>"
@@ -63,11 +65,11 @@ def hostile_project(latentlab_home, tmp_path) -> Project:
     assert report.imported == 8 * len(FOLDER_EVIL) and len(report.skipped) == 1
     ids = [add_class(project.store, name).id for name in EVIL]
     by_name = dict(zip(EVIL, ids))
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     for k, name in enumerate(gt.class_names):                  # 2 train images of each class
         train = np.flatnonzero((gt.labels == k) & ~gt.is_test)[:2]
         set_labels(project.store, train.tolist(), by_name[name])
-    n = ImageStore(project).n_images
+    n = ImageCollection(project).n_images
     rng = np.random.default_rng(0)
     np.save(project.layout_path, rng.normal(size=(n, 2)).astype(np.float32))
     np.save(project.latents_path, rng.normal(size=(n, 16)).astype(np.float32))
@@ -95,8 +97,8 @@ def _tiny_vae(project: Project) -> None:
     """The map job's VAE, trained for a moment (the Samples page draws from it)."""
     from ssl_core.models.vae import VAE, VAEConfig
 
-    images = np.asarray(ImageStore(project).images())
-    VAE(VAEConfig(hidden=(32, 16), latent_dim=4, epochs=2, batch_size=16), random_state=0) \
+    images = np.asarray(ImageCollection(project).images())
+    VAE.from_config(VAEConfig(hidden=(32, 16), latent_dim=4, epochs=2, batch_size=16, min_steps=0), random_state=0) \
         .fit(images).save(project.models_dir / "vae")
 
 
@@ -182,7 +184,7 @@ def test_every_page_shows_hostile_names_as_text(hostile_project):
     at.button_group(key="map_colour").set_value("ground truth").run()
     assert_escaped(at, "pages/map.py (ground truth)", FOLDER_EVIL)
 
-    at.session_state["suggested"] = list(range(ImageStore(hostile_project).n_images))
+    at.session_state["suggested"] = list(range(ImageCollection(hostile_project).n_images))
     at.switch_page("pages/queue.py").run()
     assert_escaped(at, "pages/queue.py (grid)", EVIL)
     at.button_group(key="queue_view").set_value("One at a time").run()

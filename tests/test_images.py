@@ -1,4 +1,4 @@
-"""Tests for ssl_core.images: every format/mode decodes to the right pixels, and
+"""Tests for ssl_core.data.decode: every format/mode decodes to the right pixels, and
 every broken input becomes an ImageError. All fixtures are built in memory."""
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ssl_core.images import ImageError, ImageInfo, ImageLimits, decode_image, probe_image
+from ssl_core.data.decode import (
+    ImageError,
+    ImageInfo,
+    ImageLimits,
+    decode_image,
+    probe_image,
+)
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 
@@ -119,7 +125,7 @@ def test_alpha_modes_composite_onto_background() -> None:
 
 def test_palette_alpha_mode_composites() -> None:
     # No common file format stores 'PA', so check the compositing step directly.
-    from ssl_core.images import _flatten
+    from ssl_core.data.decode import _flatten
 
     pa = Image.new("PA", (2, 2))
     pa.putpalette([0, 0, 0] * 256)

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import (ImportConfig, ImportFailed, import_source, last_import_report,
-                               run_import_job)
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
 from test_importer import encode, folder, gray_pngs, write_files
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import ImportConfig, ImportFailed, import_source, last_import_report
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs.import_job import run_import_job
+from ssl_core.project.folder import Project
 
 
 # ---------------------------------------------------------------------------- nothing new
@@ -36,7 +36,7 @@ def test_import_without_any_image_leaves_the_project_usable(project, tmp_path, c
     assert report.imported == 0
     assert len(report.skipped) == len(files)
     assert "No image could be imported" in report.summary()
-    store = ImageStore(project)
+    store = ImageCollection(project)
     assert store.n_images == 0 and store.shape is None and len(store.images()) == 0
     # Still usable: a good import afterwards starts at id 0.
     good = write_files(tmp_path / "good", gray_pngs([70, 170], (8, 8)))
@@ -50,7 +50,7 @@ def test_import_without_any_image_leaves_the_project_usable(project, tmp_path, c
 def test_images_file_longer_than_the_database_is_ignored_and_overwritten(project, tmp_path):
     first = write_files(tmp_path / "first", gray_pngs([10, 20, 30], (8, 8), "L"))
     import_source(project, folder(first))
-    store = ImageStore(project)
+    store = ImageCollection(project)
     committed = np.array(store.images())
     assert committed.shape == (3, 8, 8, 1)
     # An import killed after swapping in a longer images.npy but before committing its rows.
@@ -124,7 +124,7 @@ def test_any_folder_imports_without_raising(entries):
         skipped = {s["path"] for s in report.skipped}
         valid = {f"f{i}.png" for i, (kind, _) in enumerate(entries) if kind == "png"}
         assert not valid & skipped  # every valid PNG was imported
-        store = ImageStore(project)
+        store = ImageCollection(project)
         assert store.n_images == report.imported
         assert set(store.names()) == {f"f{i}.png" for i in range(len(entries))} - skipped
         if report.imported:
@@ -149,7 +149,7 @@ def test_import_job_fails_when_nothing_is_imported(project, tmp_path):
     assert "No image could be imported" in str(err.value)
     assert "a.png" in str(err.value) and "b.png" in str(err.value)
     assert not upload.exists()  # the uploaded archive is removed even when the import fails
-    assert ImageStore(project).n_images == 0
+    assert ImageCollection(project).n_images == 0
 
 
 def test_import_job_returns_the_report(project, tmp_path):
@@ -159,5 +159,5 @@ def test_import_job_returns_the_report(project, tmp_path):
                                   "config": ImportConfig(size=(6, 6), channels=1).to_dict()})
     assert result["imported"] == 2 and result["first_id"] == 0
     assert tuple(result["size"]) == (6, 6) and result["channels"] == 1
-    assert ImageStore(project).images().shape == (2, 6, 6, 1)
+    assert ImageCollection(project).images().shape == (2, 6, 6, 1)
     assert ctx.calls and ctx.calls[-1][0] == 1.0

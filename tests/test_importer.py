@@ -1,7 +1,7 @@
 """The importer end to end: sources -> one uint8 array in the project + an import report.
 
 Everything goes through import_source(project, SourceSpec(...), ImportConfig(...)) and is read
-back through ImageStore, the way the app and the worker use them. The import job, the persisted
+back through ImageCollection, the way the app and the worker use them. The import job, the persisted
 report and the failure paths (no image, a killed import, random files) are in test_import_job.py."""
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ssl_core import labels
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import ImportConfig, import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec, load_digits
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import ImportConfig, import_source
+from ssl_core.data.sources import SourceSpec, load_digits
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -62,7 +63,7 @@ def gray_pngs(values: list[int], size=(32, 32), mode="RGB") -> dict[str, bytes]:
 
 
 def stored_by_name(project: Project) -> dict[str, np.ndarray]:
-    store = ImageStore(project)
+    store = ImageCollection(project)
     return dict(zip(store.names(), np.asarray(store.images())))
 
 
@@ -128,7 +129,7 @@ def test_most_common_size_and_channels_are_the_default(tmp_path):
     p1 = Project.create(tmp_path / "p1")
     report = import_source(p1, folder(src))
     assert (report.size, report.channels) == ((32, 32), 3)
-    assert ImageStore(p1).images().shape == (7, 32, 32, 3)
+    assert ImageCollection(p1).images().shape == (7, 32, 32, 3)
     assert stored_by_name(p1)["wide1.png"][5, 5].tolist() == [220, 220, 220]
 
     # Flip the majority: now the gray 48x64 files win.
@@ -137,20 +138,20 @@ def test_most_common_size_and_channels_are_the_default(tmp_path):
     p2 = Project.create(tmp_path / "p2")
     report = import_source(p2, folder(src))
     assert (report.size, report.channels) == ((48, 64), 1)
-    assert ImageStore(p2).images().shape == (13, 48, 64, 1)
+    assert ImageCollection(p2).images().shape == (13, 48, 64, 1)
 
     # An explicit configuration overrides both.
     p3 = Project.create(tmp_path / "p3")
     report = import_source(p3, folder(src), ImportConfig(size=(16, 16), channels=1))
     assert (report.size, report.channels) == ((16, 16), 1)
     stored = stored_by_name(p3)
-    assert ImageStore(p3).images().shape == (13, 16, 16, 1)
+    assert ImageCollection(p3).images().shape == (13, 16, 16, 1)
     assert stored["g04_210.png"][8, 8, 0] == 210
 
 
 # ----------------------------------------------------------------------------- appending
 def test_second_import_appends_and_conforms_to_the_project_shape(digits_project, tmp_path):
-    store = ImageStore(digits_project)
+    store = ImageCollection(digits_project)
     before = np.array(store.images())
     names_before = store.names()
     gt_before = store.ground_truth()
@@ -180,7 +181,7 @@ def test_arrays_are_conformed_to_an_existing_file_project(project, tmp_path):
     import_source(project, folder(src))
     report = import_source(project, SourceSpec("digits"))
     assert report.first_id == 2 and report.imported == 1797
-    images = np.asarray(ImageStore(project).images())
+    images = np.asarray(ImageCollection(project).images())
     assert images.shape == (1799, 32, 32, 3)
     assert [int(images[i].mean()) for i in (0, 1)] == [50, 150]
     digits = load_digits().images[..., 0].astype(float)  # (1797, 8, 8)
@@ -192,10 +193,10 @@ def test_arrays_are_conformed_to_an_existing_file_project(project, tmp_path):
 
 # --------------------------------------------------------------------------- ground truth
 def test_ground_truth_is_stored_apart_from_user_labels(digits_project):
-    store = ImageStore(digits_project)
+    store = ImageCollection(digits_project)
     y = labels.current_labels(digits_project.store)
     assert y.shape == (1797,) and (y == -1).all()
-    assert labels.list_classes(digits_project.store) == []
+    assert label_classes.list_classes(digits_project.store) == []
     gt = store.ground_truth()
     reference = load_digits()
     assert gt.available and gt.class_names == [str(d) for d in range(10)]
@@ -207,7 +208,7 @@ def test_ground_truth_is_stored_apart_from_user_labels(digits_project):
 def test_mnist_import_keeps_the_publishers_split(project, shared_data):
     report = import_source(project, SourceSpec("mnist", data_root=str(shared_data), download=False))
     assert report.imported == 70_000 and report.n_with_ground_truth == 70_000
-    store = ImageStore(project)
+    store = ImageCollection(project)
     assert store.images().shape == (70_000, 28, 28, 1)
     gt = store.ground_truth()
     assert gt.is_test.sum() == 10_000 and not gt.is_test[:60_000].any()
@@ -232,7 +233,7 @@ def test_zip_upload_with_wrapper_slip_members_and_nested_zip(project, tmp_path):
     report = import_source(project, SourceSpec("zip", path=str(upload)))
     assert report.imported == 3
     assert {s["path"] for s in report.skipped} == {"../evil.png", "/abs.png"}
-    store = ImageStore(project)
+    store = ImageCollection(project)
     stored = stored_by_name(project)
     assert {n: int(v.mean()) for n, v in stored.items()} == \
         {"cat/1.png": 30, "dog/2.png": 60, "extra.zip/x.png": 9}
@@ -248,15 +249,15 @@ def test_zip_upload_with_wrapper_slip_members_and_nested_zip(project, tmp_path):
 def test_ground_truth_classes_is_empty_without_ground_truth(project, tmp_path):
     from PIL import Image
 
-    from ssl_core.importer import import_source as run_import
-    from ssl_core.imagestore import ImageStore
-    from ssl_core.sources import SourceSpec as Spec
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.data.importer import import_source as run_import
+    from ssl_core.data.sources import SourceSpec as Spec
 
     flat = tmp_path / "flat"
     flat.mkdir()
     for i in range(3):
         Image.new("L", (6, 6), 40 * i).save(flat / f"{i}.png")
     run_import(project, Spec("folder", path=str(flat)))
-    assert ImageStore(project).ground_truth_classes() == []
+    assert ImageCollection(project).ground_truth_classes() == []
     run_import(project, Spec("digits"))
-    assert ImageStore(project).ground_truth_classes() == [str(d) for d in range(10)]
+    assert ImageCollection(project).ground_truth_classes() == [str(d) for d in range(10)]

@@ -3,11 +3,12 @@ import os
 import signal
 import time
 
+from conftest import TEST_WORKER, worker_env
 
-from conftest import worker_env
-from ssl_core import jobs, worker
-from ssl_core.imagestore import ImageStore
-from ssl_core.jobs import JobStatus
+from ssl_core.data.collection import ImageCollection
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.jobs.records import JobStatus
 
 
 def wait_for(project, job_id, predicate, timeout=30.0) -> jobs.Job:
@@ -29,12 +30,12 @@ def test_import_job_runs_in_a_worker_and_succeeds(project):
     job = wait_for(project, job_id, finished, timeout=60)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.result["imported"] == 1797 and job.progress == 1.0
-    assert ImageStore(project).n_images == 1797
+    assert ImageCollection(project).n_images == 1797
     assert (project.logs_dir / f"job-{job_id}.log").is_file()
 
 
 def test_progress_is_reported_and_job_finishes(project):
-    job_id = worker.launch(project, "test.sleep", {"seconds": 1.5}, env=worker_env())
+    job_id = worker.launch(project, "test.sleep", {"seconds": 1.5}, env=worker_env(), module=TEST_WORKER)
     running = wait_for(project, job_id, lambda j: j.progress > 0.2)
     assert running.status is JobStatus.RUNNING and running.message.startswith("step")
     job = wait_for(project, job_id, finished)
@@ -42,7 +43,7 @@ def test_progress_is_reported_and_job_finishes(project):
 
 
 def test_failing_job_records_its_error(project):
-    job_id = worker.launch(project, "test.fail", {"message": "disk on fire"}, env=worker_env())
+    job_id = worker.launch(project, "test.fail", {"message": "disk on fire"}, env=worker_env(), module=TEST_WORKER)
     job = wait_for(project, job_id, finished)
     assert job.status is JobStatus.FAILED
     assert "RuntimeError: disk on fire" in job.error
@@ -54,7 +55,7 @@ def test_unknown_kind_fails_cleanly(project):
 
 
 def test_cancel_stops_a_running_job(project):
-    job_id = worker.launch(project, "test.sleep", {"seconds": 30}, env=worker_env())
+    job_id = worker.launch(project, "test.sleep", {"seconds": 30}, env=worker_env(), module=TEST_WORKER)
     wait_for(project, job_id, lambda j: j.status is JobStatus.RUNNING)
     t0 = time.monotonic()
     jobs.request_cancel(project.store, job_id)
@@ -65,7 +66,7 @@ def test_cancel_stops_a_running_job(project):
 
 def test_cancel_of_a_job_that_ignores_it_stops_the_worker(project):
     env = worker_env(LATENTLAB_CANCEL_GRACE_S="1")
-    job_id = worker.launch(project, "test.deaf", {"seconds": 120}, env=env)
+    job_id = worker.launch(project, "test.deaf", {"seconds": 120}, env=env, module=TEST_WORKER)
     wait_for(project, job_id, lambda j: j.status is JobStatus.RUNNING)
     jobs.request_cancel(project.store, job_id)
     job = wait_for(project, job_id, finished, timeout=10)
@@ -80,7 +81,7 @@ def test_cancel_of_a_queued_job_is_immediate(project):
 
 
 def test_killed_worker_shows_as_failed_within_seconds(project):
-    job_id = worker.launch(project, "test.sleep", {"seconds": 60}, env=worker_env())
+    job_id = worker.launch(project, "test.sleep", {"seconds": 60}, env=worker_env(), module=TEST_WORKER)
     wait_for(project, job_id, lambda j: j.status is JobStatus.RUNNING)
     with project.store.read() as conn:
         pid = conn.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]

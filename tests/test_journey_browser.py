@@ -12,17 +12,27 @@ import zipfile
 
 import numpy as np
 import pytest
+from browser import (
+    ARTIFACTS,
+    chromium_page,
+    download_labels_csv,
+    lasso_around,
+    plot_pixels,
+    running_app,
+    screenshot,
+    wait_for_plot,
+    wait_until_idle,
+)
 from PIL import Image, ImageDraw
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browser import (ARTIFACTS, chromium_page, download_labels_csv, lasso_around, plot_pixels,
-                     running_app, screenshot, wait_for_plot, wait_until_idle)
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import current_labels, list_classes
-from ssl_core.mapjob import load_map
-from ssl_core.project import Project
-from ssl_core.runs import list_runs
-from ssl_core.validation import Accuracy
+from ssl_core.data.collection import ImageCollection
+from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.label_log import current_labels
+from ssl_core.latentmap.map_files import load_map
+from ssl_core.project.folder import Project
+from ssl_core.results.runs import list_runs
+from ssl_core.training.validation import Accuracy
 
 MAX_RADIUS_PX = 40.0       # the largest lasso circle drawn around a cluster's centre
 MAP_TIMEOUT_MS = 600_000   # VAE + UMAP in the background: a minute or two, more on a busy machine
@@ -121,7 +131,7 @@ def pick_clusters(page, project: Project, k: int = 2) -> list[tuple[str, np.ndar
     (so the class's other images remain to measure test accuracy on), less where the plot's
     edge is nearer: (class name, centre, radius in pixels)."""
     xy = load_map(project).layout
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     candidates = []
     for c, name in enumerate(gt.class_names):
         centre = np.median(xy[gt.labels == c], axis=0)
@@ -210,7 +220,7 @@ def export_csv(j: Journey, project: Project) -> list[dict]:
         rows = download_labels_csv(page)
     labels = current_labels(project.store)
     names = {c.id: c.name for c in list_classes(project.store)}
-    image_names = ImageStore(project).names()
+    image_names = ImageCollection(project).names()
     assert sorted((int(r["image_id"]), r["label"], r["name"]) for r in rows) == [
         (int(i), names[labels[i]], image_names[i]) for i in np.flatnonzero(labels >= 0)]
     return rows
@@ -309,7 +319,7 @@ def test_uploaded_zip_journey(latentlab_home, tmp_path):
             for path, reason in CORRUPT.items():          # each bad file named, with its reason
                 assert path in report and reason in report, (path, report)
             project = Project.named("shapes")
-            assert ImageStore(project).ground_truth_classes() == sorted(SHAPES)
+            assert ImageCollection(project).ground_truth_classes() == sorted(SHAPES)
             open_map(j)
             label_two_clusters_and_train(j, project)
             export_csv(j, project)

@@ -8,15 +8,16 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from ssl_core import labels
-from ssl_core.labels import LabelError
+
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.labeling.classes import LabelError
 
 
 def test_events_give_current_labels(digits_project):
     s = digits_project.store
-    cat, dog = labels.add_class(s, "cat"), labels.add_class(s, "dog")
+    cat, dog = label_classes.add_class(s, "cat"), label_classes.add_class(s, "dog")
     labels.set_labels(s, [1, 2, 3], cat.id)
     labels.set_labels(s, [3, 4], dog.id)
     labels.set_labels(s, [1], None)  # clear
@@ -28,14 +29,14 @@ def test_events_give_current_labels(digits_project):
 
 def test_unchanged_images_get_no_event(digits_project):
     s = digits_project.store
-    cat = labels.add_class(s, "cat")
+    cat = label_classes.add_class(s, "cat")
     assert labels.set_labels(s, [1, 2], cat.id).n_images == 2
     assert labels.set_labels(s, [1, 2, 3], cat.id).n_images == 1
 
 
 def test_undo_restores_previous_labels(digits_project):
     s = digits_project.store
-    a, b = labels.add_class(s, "a"), labels.add_class(s, "b")
+    a, b = label_classes.add_class(s, "a"), label_classes.add_class(s, "b")
     labels.set_labels(s, [1, 2], a.id)
     labels.set_labels(s, [2, 3], b.id)
     assert labels.undo_last(s).n_images == 2
@@ -51,7 +52,7 @@ def test_undo_restores_previous_labels(digits_project):
 
 def test_undo_is_per_user_and_keeps_later_work_of_others(digits_project):
     s = digits_project.store
-    a, b = labels.add_class(s, "a"), labels.add_class(s, "b")
+    a, b = label_classes.add_class(s, "a"), label_classes.add_class(s, "b")
     labels.set_labels(s, [1, 2], a.id, user="ann")
     labels.set_labels(s, [2], b.id, user="bob")
     labels.undo_last(s, user="ann")  # image 2 now belongs to bob's later action
@@ -61,7 +62,7 @@ def test_undo_is_per_user_and_keeps_later_work_of_others(digits_project):
 
 def test_retried_action_is_recorded_once(digits_project):
     s = digits_project.store
-    a = labels.add_class(s, "a")
+    a = label_classes.add_class(s, "a")
     first = labels.set_labels(s, [5, 6], a.id, action_uuid="same")
     again = labels.set_labels(s, [5, 6], a.id, action_uuid="same")
     assert not first.duplicate and again.duplicate and again.action_id == first.action_id
@@ -70,7 +71,7 @@ def test_retried_action_is_recorded_once(digits_project):
 
 def test_bad_requests_are_clear_errors(digits_project):
     s = digits_project.store
-    a = labels.add_class(s, "a")
+    a = label_classes.add_class(s, "a")
     with pytest.raises(LabelError, match="nothing is selected"):
         labels.set_labels(s, [], a.id)
     with pytest.raises(LabelError, match="no class"):
@@ -78,21 +79,21 @@ def test_bad_requests_are_clear_errors(digits_project):
     with pytest.raises(LabelError, match="0..1796"):
         labels.set_labels(s, [5000], a.id)
     with pytest.raises(LabelError, match="empty"):
-        labels.add_class(s, "   ")
-    b = labels.add_class(s, "b")
+        label_classes.add_class(s, "   ")
+    b = label_classes.add_class(s, "b")
     with pytest.raises(LabelError, match="already exists"):
-        labels.rename_class(s, b.id, "a")
-    assert labels.add_class(s, "a").id == a.id  # same name -> same class
+        label_classes.rename_class(s, b.id, "a")
+    assert label_classes.add_class(s, "a").id == a.id  # same name -> same class
 
 
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from ssl_core.project import Project
-    from ssl_core import labels
+    from ssl_core.project.folder import Project
+    from ssl_core.labeling import classes as label_classes, label_log as labels
     store = Project.open(sys.argv[1]).store
     worker = int(sys.argv[2])
-    cls = labels.add_class(store, f"class-{{worker % 3}}")
+    cls = label_classes.add_class(store, f"class-{{worker % 3}}")
     for k in range(int(sys.argv[3])):
         labels.set_labels(store, [worker * 100 + k], cls.id, user=f"w{{worker}}",
                           action_uuid=f"w{{worker}}-{{k}}")
@@ -117,7 +118,7 @@ def test_concurrent_writer_processes_lose_nothing(digits_project, tmp_path):
 HALF_WRITE = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from ssl_core.project import Project
+    from ssl_core.project.folder import Project
     store = Project.open(sys.argv[1]).store
     with store.write() as conn:
         cur = conn.execute("INSERT INTO actions (uuid, kind, user, ts) VALUES ('x', 'label', 'k', 0)")
@@ -130,7 +131,7 @@ HALF_WRITE = textwrap.dedent("""
 
 def test_writer_killed_mid_transaction_leaves_nothing_and_no_lock(digits_project, tmp_path):
     s = digits_project.store
-    a = labels.add_class(s, "a")
+    a = label_classes.add_class(s, "a")
     labels.set_labels(s, [1], a.id)
     script = tmp_path / "half.py"
     script.write_text(HALF_WRITE.format(repo=str(REPO)))

@@ -1,18 +1,18 @@
 """The latent map: approximate kNN, the UMAP layout (cold and warm-started), and the 'map' job
 end to end through a real worker, including cancel and a rebuild after a second import."""
 import numpy as np
-
 from conftest import worker_env
-from ssl_core import ann, jobs, worker
-from ssl_core.importer import import_source
-from ssl_core.imagestore import ImageStore
-from ssl_core.jobs import JobStatus
-from ssl_core.layout import LayoutConfig, compute_layout, layout_quality
-from ssl_core.mapjob import build_map, load_map
-from ssl_core.models.graph import knn as exact_knn
-from ssl_core.sources import SourceSpec
-from ssl_core.trainer import use_all_cores
 from test_jobs import finished, wait_for
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.jobs.map_job import build_map
+from ssl_core.jobs.records import JobStatus
+from ssl_core.latentmap.layout import LayoutConfig, compute_layout, layout_quality
+from ssl_core.latentmap.map_files import load_map
 
 TINY_MAP = {"vae_budget_s": 20, "vae": {"hidden": [64, 32], "epochs": 10}}
 
@@ -39,24 +39,6 @@ def nearest_old_label(xy, y, m):
     """For each point after the first m, the label of its nearest point among the first m."""
     d = np.linalg.norm(xy[m:, None, :] - xy[None, :m, :], axis=2)               # (N-m, m)
     return y[:m][d.argmin(1)]
-
-
-def test_knn_is_exact_on_small_sets_and_close_on_large_ones():
-    use_all_cores()  # what the estimators do first: honours $LATENTLAB_NUM_THREADS
-    x, _ = clusters(200)
-    idx, dist = ann.knn(x, 10)
-    assert idx.shape == dist.shape == (1000, 10) and dist.dtype == np.float32
-    assert (idx[:, 0] == np.arange(1000)).all() and (dist[:, 0] == 0).all()  # self first
-    ref_idx, ref_dist = exact_knn(x, 9)
-    assert (idx[:, 1:] == ref_idx).mean() > 0.999
-    assert np.allclose(dist[:, 1:], ref_dist, atol=1e-4)
-    x, _ = clusters(2000, k=5)                                              # 10,000: the IVF path
-    idx, _ = ann.knn(x, 10, exact_below=0)
-    sample = np.arange(0, len(x), 50)
-    d = np.linalg.norm(x[sample, None] - x[None], axis=2)                  # (200, N)
-    truth = np.argsort(d, 1)[:, :10]
-    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx[sample], truth)])
-    assert recall > 0.9
 
 
 def test_layout_separates_clusters():
@@ -105,7 +87,7 @@ def test_appended_points_start_at_the_mean_of_their_placed_neighbours(monkeypatc
     sees nothing placed and -1 slots. Unplaced neighbours must not leak into a mean: CI once
     got a NaN map from 0 x (an unplaced row's uninitialised memory), so here any array numpy
     leaves uninitialised starts as NaN instead of the zeros a fresh page usually holds."""
-    from ssl_core.layout import _place_new
+    from ssl_core.latentmap.layout import _place_new
 
     real_empty = np.empty
 
@@ -131,7 +113,7 @@ def test_layout_repairs_points_the_epochs_turn_to_nan(monkeypatch):
     """A NaN produced inside umap's fastmath epoch kernel spreads along graph edges; the map
     must still come out finite, with the hit points back in their cluster (seen once in CI:
     images imported twice, NaN rows in the warm-started map)."""
-    import ssl_core.layout as layout_module
+    import ssl_core.latentmap.layout as layout_module
 
     real_kernel = layout_module._kernel
     calls = []
@@ -159,7 +141,7 @@ def test_layout_repairs_points_the_epochs_turn_to_nan(monkeypatch):
 
 
 def test_repair_has_a_fallback_when_the_last_good_state_is_not_finite():
-    from ssl_core.layout import _restore_non_finite
+    from ssl_core.latentmap.layout import _restore_non_finite
 
     xy = np.array([[np.nan, 1.0], [2.0, 2.0], [4.0, 6.0], [np.inf, 0.0]], np.float32)
     last_good = np.array([[np.nan, np.nan], [2.0, 2.0], [4.0, 6.0], [5.0, 5.0]], np.float32)
@@ -182,7 +164,7 @@ def test_map_job_end_to_end_and_rebuild_after_import(digits_project):
     assert first.latents.shape == (1797, 16) and first.latents.dtype == np.float32
     assert np.load(project.layout_path, allow_pickle=False).shape == (1797, 2)
     assert (project.models_dir / "vae" / "weights.pt").is_file()
-    assert layout_quality(first.layout, ImageStore(project).ground_truth().labels) > 0.3
+    assert layout_quality(first.layout, ImageCollection(project).ground_truth().labels) > 0.3
 
     import_source(project, SourceSpec("digits"))                            # 1797 more images
     assert load_map(project) is None                                        # stale

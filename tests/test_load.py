@@ -1,6 +1,6 @@
 """Load: 8 labeling processes and 3 real browser sessions label one project at the same time.
 
-The writers (tests/label_writer.py) commit label actions through ssl_core.labels, each with its
+The writers (tests/label_writer.py) commit label actions through ssl_core.labeling.label_log, each with its
 own action uuid, and send every tenth one twice as a client whose reply was lost would; the
 browser sessions (one Chromium, three contexts, so three Streamlit sessions) label through the
 Label queue's one-at-a-time view by key presses. Then every acknowledged action must be in the
@@ -22,14 +22,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_app
 from conftest import TESTS, require
 from label_writer import check_acks, read_acks
-from ssl_core import labels
-from ssl_core.importer import import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project
 
 WRITERS, ACTIONS, RETRY_EVERY = 8, 200, 10
 SESSIONS = ("one", "two", "three")      # session k presses key k+1: its own class
@@ -45,7 +46,7 @@ def shared_project(latentlab_home) -> Project:
     so the queue (which suggests unlabeled images) never shows one a writer is relabeling."""
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
-    ids = [labels.add_class(project.store, name).id for name in SESSIONS + WRITER_CLASSES]
+    ids = [label_classes.add_class(project.store, name).id for name in SESSIONS + WRITER_CLASSES]
     labels.set_labels(project.store, range(FROM_IMAGE, 1797), ids[len(SESSIONS)], user="setup")
     return project
 
@@ -147,7 +148,7 @@ async def browse(url: str, writers_running, start_writers, dropped: list) -> lis
 def test_eight_writers_and_three_browser_sessions_record_every_label_once(shared_project, tmp_path):
     require(Path(CHROMIUM).is_file(), f"Chromium at {CHROMIUM}")
     project, store = shared_project, shared_project.store
-    ids = {c.name: c.id for c in labels.list_classes(store)}
+    ids = {c.name: c.id for c in label_classes.list_classes(store)}
     writers: list[subprocess.Popen] = []
     span, dropped = {}, []
 

@@ -3,14 +3,21 @@ import time
 
 import numpy as np
 import pytest
+from browser import (
+    chromium_page,
+    lasso_around,
+    running_app,
+    screenshot,
+    wait_for_plot,
+    wait_until_idle,
+)
 
-from browser import (chromium_page, lasso_around, running_app, screenshot, wait_for_plot,
-                     wait_until_idle)
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.mapjob import build_map, load_map
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs.map_job import build_map
+from ssl_core.latentmap.map_files import load_map
+from ssl_core.project.folder import Project
 
 
 @pytest.fixture
@@ -24,7 +31,7 @@ def digits_with_map(latentlab_home):
 def test_lasso_label_recolour_and_undo(digits_with_map):
     project = digits_with_map
     data = load_map(project)
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     zero = data.layout[gt.labels == 0]
     centre = np.median(zero, axis=0)                      # the middle of the zeros' cluster
     with running_app(project.root.parent.parent) as url, chromium_page(1400, 1100) as page:

@@ -15,11 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import require, tree_snapshot
-from ssl_core import public_datasets
-from ssl_core.public_datasets import FASHION_CLASSES, IDX_FILES, KMNIST_CLASSES
-from ssl_core.sources import ArrayData, SourceError, SourceSpec, load_digits, load_source
+
+from ssl_core.data import public_datasets
+from ssl_core.data.public_datasets import FASHION_CLASSES, IDX_FILES, KMNIST_CLASSES
+from ssl_core.data.sources import (
+    ArrayData,
+    SourceError,
+    SourceSpec,
+    load_digits,
+    load_source,
+)
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -4,14 +4,15 @@ import time
 
 import numpy as np
 import pytest
-
 from browser import chromium_page, running_app, screenshot, wait_until_idle
-from ssl_core import labels
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.predictions import save_predictions
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project
+from ssl_core.results.predictions import save_predictions
 
 NAMES = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "zero"]
 
@@ -22,8 +23,8 @@ def digits_with_classes(latentlab_home):
     model that guesses the true digit, 80% sure."""
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
-    ids = [labels.add_class(project.store, name).id for name in NAMES]
-    gt = ImageStore(project).ground_truth()
+    ids = [label_classes.add_class(project.store, name).id for name in NAMES]
+    gt = ImageCollection(project).ground_truth()
     proba = np.full((len(gt.labels), 10), 0.2 / 9, np.float32)
     proba[np.arange(len(gt.labels)), (gt.labels - 1) % 10] = 0.8   # digit d -> class NAMES[d-1]
     save_predictions(project, proba, np.array(ids), None, "stand-in")
@@ -68,7 +69,7 @@ def test_keys_label_accept_undo_and_skip(digits_with_classes):
         assert labels.current_labels(store)[first] == ids[0]
         second = shown_image(page)
         assert second != first
-        guessed = ids[(ImageStore(project).ground_truth().labels[second] - 1) % 10]
+        guessed = ids[(ImageCollection(project).ground_truth().labels[second] - 1) % 10]
         press(page, "a", f"Labeled image {second} as")                 # A: accept the guess
         assert labels.current_labels(store)[second] == guessed
         press(page, "z", "Undone")                                      # Z: undo the last label

@@ -1,15 +1,17 @@
-"""The label queue driven from the keyboard: the queue logic (ssl_core.labelqueue), the one-at-a-
+"""The label queue driven from the keyboard: the queue logic (ssl_core.labeling.queue), the one-at-a-
 time view in AppTest (which cannot press keys, so it clicks the buttons the keys trigger and
 checks each carries its shortcut), and one real browser that presses the keys."""
 import numpy as np
 import pytest
+from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
-from ssl_core import labelqueue, labels
-from ssl_core.labels import LabelError
-from ssl_core.predictions import save_predictions
-from ssl_core.project import Project, projects_dir
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.labeling import queue as labelqueue
+from ssl_core.labeling.classes import LabelError
+from ssl_core.project.folder import Project, projects_dir
+from ssl_core.results.predictions import save_predictions
 from ui.text import escape_markdown
 
 ORDER = [5, 6, 7, 8]
@@ -43,7 +45,7 @@ def test_digit_keys_go_to_the_first_ten_classes():
 
 def test_label_current_commits_and_advances_and_undo_brings_it_back(digits_project):
     store = digits_project.store
-    a = labels.add_class(store, "a").id
+    a = label_classes.add_class(store, "a").id
     y = labels.current_labels(store)
     image, result, nxt = labelqueue.label_current(store, ORDER, y, a, user="me")
     assert (image, nxt, result.n_images) == (5, 6, 1)
@@ -72,7 +74,7 @@ def queue():
     at.run()
     store = Project.open(projects_dir() / "digits").store
     for name in ("a", "b"):
-        labels.add_class(store, name)
+        label_classes.add_class(store, name)
     at.session_state["suggested"] = list(ORDER)
     at.switch_page("pages/queue.py").run()
     at.segmented_control(key="queue_view").set_value("One at a time").run()
@@ -91,7 +93,7 @@ def button(at, suffix: str):
 
 def test_keyboard_view_buttons_carry_their_shortcuts(queue):
     at, store = queue
-    a, b = (c.id for c in labels.list_classes(store))
+    a, b = (c.id for c in label_classes.list_classes(store))
     assert shown(at) == 5
     shortcuts = {b_.key: b_.proto.shortcut for b_ in at.button if b_.key and b_.key.startswith("qk-")}
     assert shortcuts == {"qk-5-accept": "a", "qk-5-skip": "s", "qk-undo": "z",
@@ -103,7 +105,7 @@ def test_keyboard_view_buttons_carry_their_shortcuts(queue):
 
 def test_digit_labels_the_shown_image_and_the_next_comes_up(queue):
     at, store = queue
-    a, b = (c.id for c in labels.list_classes(store))
+    a, b = (c.id for c in label_classes.list_classes(store))
     button(at, f"-c{b}").click().run()                          # key "2"
     assert not at.exception, at.exception
     assert labels.current_labels(store)[5] == b
@@ -116,7 +118,7 @@ def test_digit_labels_the_shown_image_and_the_next_comes_up(queue):
 
 def test_skip_advances_without_labeling_and_undo_removes_the_last_label(queue):
     at, store = queue
-    a = labels.list_classes(store)[0].id
+    a = label_classes.list_classes(store)[0].id
     button(at, "-skip").click().run()                           # key "S"
     assert shown(at) == 6 and (labels.current_labels(store) >= 0).sum() == 0
     assert at.session_state["suggested"] == [6, 7, 8, 5]
@@ -129,7 +131,7 @@ def test_skip_advances_without_labeling_and_undo_removes_the_last_label(queue):
 
 def test_a_accepts_the_models_guess(queue):
     at, store = queue
-    a, b = (c.id for c in labels.list_classes(store))
+    a, b = (c.id for c in label_classes.list_classes(store))
     project = Project.open(projects_dir() / "digits")
     proba = np.tile([0.1, 0.9], (1797, 1)).astype(np.float32)  # "b" everywhere, 90% sure
     save_predictions(project, proba, np.array([a, b]), None, "test")
@@ -144,8 +146,8 @@ def test_a_accepts_the_models_guess(queue):
 def test_classes_beyond_ten_are_picked_by_name_and_names_are_escaped(queue):
     at, store = queue
     for k in range(10):
-        labels.add_class(store, f"c{k}")
-    odd = labels.add_class(store, "*odd* [x]").id                  # the 13th class: no digit
+        label_classes.add_class(store, f"c{k}")
+    odd = label_classes.add_class(store, "*odd* [x]").id                  # the 13th class: no digit
     at.run()
     keys = [b.proto.shortcut for b in at.button if b.key and b.key.startswith("qk-5-c")]
     assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
@@ -157,7 +159,7 @@ def test_classes_beyond_ten_are_picked_by_name_and_names_are_escaped(queue):
 
 def test_all_done_still_offers_undo_then_the_grid_saves_with_ctrl_enter(queue):
     at, store = queue
-    a = labels.list_classes(store)[0].id
+    a = label_classes.list_classes(store)[0].id
     for _ in ORDER:
         button(at, f"-c{a}").click().run()
     assert (labels.current_labels(store)[ORDER] == a).all()

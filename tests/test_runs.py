@@ -1,5 +1,5 @@
 """Runs and metrics round-trip through the store."""
-from ssl_core import runs
+from ssl_core.results import runs
 
 
 def test_run_metrics_and_summary(project):

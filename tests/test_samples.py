@@ -1,4 +1,4 @@
-"""Sample grids (ssl_core.samples): GAN samples overall and per class, VAE samples per class
+"""Sample grids (ssl_core.results.samples): GAN samples overall and per class, VAE samples per class
 from the current labels, reconstructions, interpolation; typed errors when a model is missing;
 greyscale and RGB; the same pictures for the same seed."""
 import io
@@ -7,15 +7,16 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
-from ssl_core import samples
-from ssl_core.labels import LabelClass
-from ssl_core.models.gan import GANConfig, SSLGAN
-from ssl_core.models.vae import VAE, VAEConfig
-from ssl_core.runs import create_run, finish_run
 from test_baseline import blobs
 
-TINY_VAE = VAEConfig(hidden=(32, 16), latent_dim=4, epochs=100, batch_size=32, lr=1e-2)  # 300 steps
+from ssl_core.labeling.classes import LabelClass
+from ssl_core.models.ssl_gan import SSLGAN, GANConfig
+from ssl_core.models.vae import VAE, VAEConfig
+from ssl_core.results import samples
+from ssl_core.results.runs import create_run, finish_run
+
+TINY_VAE = VAEConfig(hidden=(32, 16), latent_dim=4, epochs=100, batch_size=32, lr=1e-2,
+                    min_steps=0)  # 300 steps
 TINY_GAN = GANConfig(pseudo_labels=False, max_steps=40, check_every=20)
 CLASSES = [LabelClass(5, "five", "#0072B2"), LabelClass(15, "fifteen", "#E69F00"),
            LabelClass(25, "twenty-five", "#009E73")]
@@ -29,14 +30,14 @@ def data():
 
 @pytest.fixture(scope="module")
 def vae(data):
-    return VAE(TINY_VAE, random_state=0).fit(data[0])
+    return VAE.from_config(TINY_VAE, random_state=0).fit(data[0])
 
 
 @pytest.fixture(scope="module")
 def gan(data):
     X, y = data
     few = np.where(np.arange(len(y)) % 10 == 0, y, -1)
-    return SSLGAN(TINY_GAN, random_state=0).fit(X, few)
+    return SSLGAN.from_config(TINY_GAN, random_state=0).fit(X, few)
 
 
 def save_run(project, model, method="gan"):
@@ -212,8 +213,8 @@ def test_rgb_images_of_any_size():
     X[:20, :, :, 0] = 220                                         # red images and blue images
     X[20:, :, :, 2] = 220
     X = np.clip(X + rng.integers(0, 30, X.shape), 0, 255).astype(np.uint8)
-    vae = VAE(VAEConfig(hidden=(16, 8), latent_dim=2, epochs=20, batch_size=20, lr=1e-2),
-              random_state=0).fit(X)
+    vae = VAE.from_config(VAEConfig(hidden=(16, 8), latent_dim=2, epochs=20, batch_size=20, lr=1e-2,
+                                    min_steps=0), random_state=0).fit(X)
     assert samples.reconstructions(vae, X, [0, 39]).tiles.shape == (4, 10, 14, 3)
     strip = samples.interpolation(vae, X, 0, 39, steps=4)
     assert strip.tiles.shape == (6, 10, 14, 3)

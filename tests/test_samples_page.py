@@ -2,17 +2,18 @@
 GAN run saved into the digits project, every section shows its pictures."""
 import numpy as np
 import pytest
+from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.labels import add_class, set_labels
-from ssl_core.models.gan import GANConfig, SSLGAN
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec, load_digits
+from ssl_core.labeling.classes import add_class
+from ssl_core.labeling.label_log import set_labels
+from ssl_core.models.ssl_gan import SSLGAN, GANConfig
 from ssl_core.models.vae import VAE, VAEConfig
-from ssl_core.project import Project
-from ssl_core.runs import create_run, finish_run
-from ssl_core.sources import SourceSpec, load_digits
+from ssl_core.project.folder import Project
+from ssl_core.results.runs import create_run, finish_run
 
 LABELED = {0: [0, 10, 20, 30, 36], 1: [1, 11, 21, 42, 47], 2: [2, 12, 22, 50, 51]}  # digit: ids
 CLASS_IDS = {0: 1, 1: 2, 2: 3}          # digit -> project class id (classes created in order)
@@ -28,8 +29,8 @@ def tiny_models():
     y = np.full(len(X), -1)
     for d, ids in LABELED.items():
         y[ids] = CLASS_IDS[d]
-    vae = VAE(VAEConfig(hidden=(64, 32), latent_dim=4, epochs=3, batch_size=128), 0).fit(X)
-    gan = SSLGAN(GANConfig(pseudo_labels=False, max_steps=20, check_every=10), 0).fit(X, y)
+    vae = VAE.from_config(VAEConfig(hidden=(64, 32), latent_dim=4, epochs=3, batch_size=128, min_steps=0), 0).fit(X)
+    gan = SSLGAN.from_config(GANConfig(pseudo_labels=False, max_steps=20, check_every=10), 0).fit(X, y)
     return vae, gan
 
 
@@ -105,5 +106,5 @@ def test_reconstruction_ids_typed_by_the_user(digits_with_models):
     at.text_input(key="samples_recon_ids").input("5, 6").run()
     assert not at.error
     assert any(c.endswith("images 5, 6") for img in at.image for c in img.captions)
-    at.number_input(key="samples_b-digits").set_value(ImageStore(digits_with_models).n_images - 1).run()
+    at.number_input(key="samples_b-digits").set_value(ImageCollection(digits_with_models).n_images - 1).run()
     assert not at.exception and "image 1796 (unlabeled)" in at.image[-1].captions[0]

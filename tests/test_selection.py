@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from ssl_core.selection import (describe_selection, majority_class, nearest_neighbours,
-                                points_in_polygon, selected_ids)
+from ssl_core.labeling.selection import (
+    describe_selection,
+    majority_class,
+    points_in_polygon,
+    selected_ids,
+)
 
 
 def grid(n: int = 10) -> np.ndarray:
@@ -130,22 +134,6 @@ def test_describe_selection_counts_predicted_classes():
     assert describe_selection(np.array([2, 3]), predictions, names) == [("bird", 1), ("dog", 1)]
     assert describe_selection(np.array([1, 2, 3]), None, names) == [("unpredicted", 3)]
     assert describe_selection(np.array([], dtype=np.int64), predictions, names) == []
-
-
-def test_nearest_neighbours_match_a_full_sort_and_leave_the_point_out():
-    rng = np.random.default_rng(3)
-    latents = rng.normal(size=(5000, 16)).astype(np.float32)
-    latents[17] = latents[4]                                     # a duplicate image: distance 0
-    for i in (0, 4, 4999):
-        near = nearest_neighbours(latents, i, 12)
-        d = np.linalg.norm(latents - latents[i], axis=1)
-        ref = [j for j in np.lexsort((np.arange(5000), d)) if j != i][:12]
-        assert near.tolist() == ref
-    assert nearest_neighbours(latents, 4, 12)[0] == 17
-    few = latents[:3]                                            # k larger than N - 1
-    assert nearest_neighbours(few, 0, 12).tolist() == sorted(
-        [1, 2], key=lambda j: np.linalg.norm(few[j] - few[0]))
-    assert len(nearest_neighbours(latents[:1], 0, 12)) == 0
 
 
 def test_majority_class_counts_only_live_classes_and_predicted_images():

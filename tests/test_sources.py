@@ -10,9 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tree_snapshot
-from ssl_core.sources import FileData, SourceError, SourceSpec, hash_split, load_source
+
+from ssl_core.data.sources import (
+    FileData,
+    SourceError,
+    SourceSpec,
+    hash_split,
+    load_source,
+)
 
 
 def make_zip(path: Path, entries: list[tuple[str, bytes]]) -> Path:

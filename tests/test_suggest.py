@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ssl_core.suggest import STRATEGIES, suggest, uncertainty_scores
+from ssl_core.labeling.suggest import STRATEGIES, suggest, uncertainty_scores
 
 
 def clusters(n_clusters: int = 10, per: int = 300, d: int = 16, spread: float = 1.0,

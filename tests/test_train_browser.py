@@ -3,14 +3,21 @@ the live view, see accuracy and the class preview appear, download the labels CS
 import time
 
 import pytest
+from browser import (
+    chromium_page,
+    download_labels_csv,
+    open_queue_one_at_a_time,
+    running_app,
+    screenshot,
+    wait_until_idle,
+)
 
-from browser import (chromium_page, download_labels_csv, open_queue_one_at_a_time, running_app,
-                     screenshot, wait_until_idle)
-from ssl_core import labels
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.project import Project
-from ssl_core.sources import SourceSpec
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.labeling import classes as label_classes
+from ssl_core.labeling import label_log as labels
+from ssl_core.project.folder import Project
 
 NAMES = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]   # key d -> class "d", as the
                                                               # ground truth names them
@@ -22,13 +29,13 @@ def digits_with_classes(latentlab_home):
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
     for name in NAMES:                                       # key d labels digit d
-        labels.add_class(project.store, name)
+        label_classes.add_class(project.store, name)
     return project
 
 
 def test_label_retrain_see_accuracy_and_samples_download_csv(digits_with_classes):
     project = digits_with_classes
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     with running_app(project.root.parent.parent) as url, chromium_page(1400, 1000) as page:
         page.goto(url)
         open_queue_one_at_a_time(page, "digits")

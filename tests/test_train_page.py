@@ -2,18 +2,20 @@
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO
-from ssl_core import jobs, worker
-from ssl_core.imagestore import ImageStore
-from ssl_core.importer import import_source
-from ssl_core.labels import add_class, set_labels
-from ssl_core.project import Project, projects_dir
-from ssl_core.run_history import curves_frame, history_frame, learning_curve_frame
-from ssl_core.runs import list_runs
-from ssl_core.sources import SourceSpec
+from streamlit.testing.v1 import AppTest
 from test_jobs import wait_for
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.labeling.classes import add_class
+from ssl_core.labeling.label_log import set_labels
+from ssl_core.project.folder import Project, projects_dir
+from ssl_core.results.history import curves_frame, history_frame, learning_curve_frame
+from ssl_core.results.runs import list_runs
 from ui.train_charts import confusion_figure, learning_curve_figure
 
 
@@ -24,7 +26,7 @@ def trained(monkeypatch, tmp_path):
     monkeypatch.setenv("LATENTLAB_HOME", str(tmp_path / "home"))
     project = Project.create(projects_dir() / "digits")
     import_source(project, SourceSpec("digits"))
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     for d in range(10):
         cls = add_class(project.store, str(d))
         set_labels(project.store, np.flatnonzero((gt.labels == d) & ~gt.is_test)[:5].tolist(), cls.id)

@@ -4,21 +4,23 @@ import signal
 
 import numpy as np
 from PIL import Image
-
-from ssl_core import jobs, worker
-from ssl_core.imagestore import ImageStore
-from ssl_core.labels import add_class, list_classes, set_labels
-from ssl_core.live import preview_path
-from ssl_core.models.registry import load_model
-from ssl_core.predictions import load_predictions, save_predictions
-from ssl_core.retrain import request_retrain
-from ssl_core.runs import list_runs, metric_series
 from test_jobs import wait_for
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs import worker
+from ssl_core.jobs.retrain import request_retrain
+from ssl_core.jobs.train_progress import preview_path
+from ssl_core.labeling.classes import add_class, list_classes
+from ssl_core.labeling.label_log import set_labels
+from ssl_core.models.registry import load_model
+from ssl_core.results.predictions import load_predictions, save_predictions
+from ssl_core.results.runs import list_runs, metric_series
 
 
 def label_five_per_class(project):
     """Label 5 training-split images of each digit with classes named like the ground truth."""
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     ids = {}
     for d in range(10):
         cls = add_class(project.store, str(d))
@@ -37,12 +39,12 @@ def test_train_job_saves_model_predictions_and_honest_summary(digits_project):
     run = list_runs(project.store)[0]
     assert run.n_labels == 50 and run.summary["validation"]["n"] == 50
     test = run.summary["test"]
-    assert test["n"] == int(ImageStore(project).ground_truth().is_test.sum())  # none of them labeled
+    assert test["n"] == int(ImageCollection(project).ground_truth().is_test.sum())  # none of them labeled
     assert test["value"] > 0.9                                    # chance is 0.1
-    pred = load_predictions(project, ImageStore(project).n_images)
+    pred = load_predictions(project, ImageCollection(project).n_images)
     assert pred.run_id == run.id and pred.proba.shape == (1797, 10)
     model = load_model(run.summary["model"])
-    X = ImageStore(project).images()[:20]
+    X = ImageCollection(project).images()[:20]
     assert np.allclose(model.predict_proba(X), pred.proba[:20], atol=1e-5)
     assert metric_series(project.store, run.id, "val_accuracy")
 
@@ -75,7 +77,7 @@ def test_retrain_reuses_the_graph_compares_with_the_baseline_and_writes_a_previe
     with Image.open(preview_path(project, first.result["run_id"])) as img:
         assert img.height > img.width / 10                           # a row per class, not a strip
     # label 3 more images per class, retrain: the last run's graph is reused, labels are new
-    gt = ImageStore(project).ground_truth()
+    gt = ImageCollection(project).ground_truth()
     names = {c.name: c.id for c in list_classes(project.store)}
     for d in range(10):
         more = np.flatnonzero((gt.labels == d) & ~gt.is_test)[5:8]
@@ -130,7 +132,7 @@ def test_killed_training_fails_and_keeps_the_last_good_model(digits_project):
     dead = wait_for(project, slow, lambda j: j.status.finished, timeout=30)
     assert dead.status is jobs.JobStatus.FAILED and "stopped responding" in dead.error
     assert np.array_equal(load_predictions(project).proba, before)     # still the good model's
-    assert load_model(good.result["model"]).predict(ImageStore(project).images()[:5]).shape == (5,)
+    assert load_model(good.result["model"]).predict(ImageCollection(project).images()[:5]).shape == (5,)
     again = wait_for(project, worker.launch(project, "train", {"budget_s": 30, "compare_baseline": False}),
                      lambda j: j.status.finished, timeout=120)
     assert again.status is jobs.JobStatus.SUCCEEDED, again.error

@@ -1,7 +1,12 @@
 """Validation splits and confidence intervals."""
 import numpy as np
 
-from ssl_core.validation import accuracy, stratified_folds, stratified_holdout, wilson_interval
+from ssl_core.training.validation import (
+    accuracy,
+    stratified_folds,
+    stratified_holdout,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_is_sane_at_the_edges():

@@ -6,8 +6,8 @@ import time
 
 import streamlit as st
 
-from ssl_core import jobs
-from ssl_core.project import Project
+from ssl_core.jobs import records as jobs
+from ssl_core.project.folder import Project
 from ui.text import escape_markdown
 
 

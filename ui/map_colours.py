@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssl_core.classes import PALETTE
-from ssl_core.imagestore import GroundTruth
-from ssl_core.labels import LabelClass
-from ssl_core.predictions import Predictions
+from ssl_core.data.collection import GroundTruth
+from ssl_core.labeling.classes import PALETTE, LabelClass
+from ssl_core.results.predictions import Predictions
 from ui.map_figure import Colouring
 
 MODES = ("label", "prediction", "confidence", "ground truth", "suggested next")

@@ -10,10 +10,10 @@ import getpass
 
 import streamlit as st
 
-from ssl_core.importer import import_source
-from ssl_core.imagestore import ImageStore
-from ssl_core.project import Project, list_projects
-from ssl_core.sources import SourceSpec
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.importer import import_source
+from ssl_core.data.sources import SourceSpec
+from ssl_core.project.folder import Project, list_projects
 
 DEFAULT_PROJECT = "digits"
 
@@ -23,7 +23,7 @@ def _bootstrap() -> list[Project]:
     if not projects:
         with st.spinner("First start: importing the built-in digits dataset..."):
             project = Project.named(DEFAULT_PROJECT)
-            if ImageStore(project).n_images == 0:
+            if ImageCollection(project).n_images == 0:
                 import_source(project, SourceSpec("digits"))
         projects = list_projects()
     return projects
@@ -70,7 +70,7 @@ def sidebar(project: Project) -> None:
     with st.sidebar:
         st.session_state["project_picker"] = project.name  # follow switches made by pages
         st.selectbox("Project", names, key="project_picker", on_change=_switch_project)
-        store = ImageStore(project)
+        store = ImageCollection(project)
         shape = store.shape
         st.caption(f"{store.n_images:,} images" + (f" · {shape[0]}×{shape[1]}×{shape[2]}"
                                                     if shape else ""))

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ssl_core import jobs
-from ssl_core.live import preview_path
-from ssl_core.project import Project
-from ssl_core.run_history import curves_frame, history_frame, learning_curve_frame
-from ssl_core.runs import Run, list_runs, run_for_job
-from ssl_core.validation import Accuracy
+from ssl_core.jobs import records as jobs
+from ssl_core.jobs.train_progress import preview_path
+from ssl_core.project.folder import Project
+from ssl_core.results.history import curves_frame, history_frame, learning_curve_frame
+from ssl_core.results.runs import Run, list_runs, run_for_job
+from ssl_core.training.validation import Accuracy
 from ui.jobs_view import show_job
 from ui.train_charts import confusion_figure, curves_figure, learning_curve_figure
 

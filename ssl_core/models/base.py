@@ -2,7 +2,7 @@
 
 Conventions (scikit-learn's): `__init__` only stores parameters; `fit(X, y)` returns self; what
 is learned ends in `_`; y uses -1 for unlabeled images. X is always the project's pixel array,
-(N, H, W, C) uint8, so any estimator can be fed straight from `ImageStore.images()`.
+(N, H, W, C) uint8, so any estimator can be fed straight from `ImageCollection.images()`.
 
 A saved model is a folder with `config.json` (method, config, classes, input shape) and
 `weights.pt` (state_dicts and tensors only), loaded with `torch.load(weights_only=True)`, so a
@@ -11,6 +11,7 @@ checkpoint cannot run code when opened.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from collections.abc import Iterable
@@ -19,9 +20,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
-from ..trainer import Callback, TrainProgress, use_all_cores
-from ..validation import Accuracy
+from ssl_core.project.files import write_atomic, write_bytes_atomic
+from ssl_core.threads import torch_threads
+from ssl_core.training.trainer import Callback, TrainProgress
+from ssl_core.training.validation import Accuracy
 
 FORMAT_VERSION = 1
 
@@ -42,6 +46,20 @@ def to_tensor(X: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor
 def to_uint8_images(x: torch.Tensor) -> np.ndarray:
     """The inverse of to_tensor: (N, C, H, W) float in [0, 1] -> (N, H, W, C) uint8."""
     return (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def check_images(X: np.ndarray) -> np.ndarray:
+    """X as an (N, H, W, C) uint8 array with N >= 1 and C = 1 or 3; ValueError saying what is
+    wrong otherwise (a memory map stays a memory map: nothing is copied)."""
+    X = np.asarray(X)
+    if X.ndim != 4 or X.dtype != np.uint8:
+        raise ValueError(f"images must be an (N, H, W, C) uint8 array (C = 1 or 3), got shape "
+                         f"{X.shape} and dtype {X.dtype}")
+    if len(X) == 0 or 0 in X.shape[1:3]:
+        raise ValueError(f"no images to learn from (shape {X.shape})")
+    if X.shape[3] not in (1, 3):
+        raise ValueError(f"images need 1 (grey) or 3 (RGB) channels, got {X.shape[3]}")
+    return X
 
 
 def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,17 +125,54 @@ def check_labels(codes: np.ndarray, min_classes: int = 2) -> None:
                          f"got {n_classes}: label some images of another class first")
 
 
-class SSLEstimator:
-    """Base class. Subclasses set `method` and `Config`, implement `_fit` and `predict_proba`,
-    and list their torch modules / extra tensors in `_state()` / `_set_state()`."""
+class SSLEstimator(BaseEstimator):
+    """Base class: a scikit-learn estimator whose hyperparameters are the fields of its typed
+    `Config` dataclass, each an `__init__` keyword argument (so `get_params`, `set_params` and
+    `sklearn.base.clone` work), plus `random_state`. `self.config` gives them back as one typed
+    `Config`; `from_config(config)` builds an estimator from one.
+
+    Subclasses set `method` and `Config`, implement `_fit(X, codes, budget, callbacks, ...)`
+    and `predict_proba`, and list their torch modules / extra tensors in `_state()` /
+    `_set_state()`. `fit` checks the input, encodes the labels and runs `_fit` with torch's
+    threads set for this call only (restored afterwards: no process-wide state changes)."""
     method: ClassVar[str] = "base"
     Config: ClassVar[type] = object
 
-    def __init__(self, config: Any = None, random_state: int = 0):
-        self.config = config if config is not None else self.Config()
-        self.random_state = random_state
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = _config_init(cls.Config)
+
+    @classmethod
+    def from_config(cls, config: Any = None, random_state: int = 0) -> "SSLEstimator":
+        """An estimator with the hyperparameters of `config` (a `cls.Config`; None = defaults)."""
+        config = cls.Config() if config is None else config
+        if not isinstance(config, cls.Config):
+            raise TypeError(f"{cls.__name__} takes a {cls.Config.__name__}, got "
+                            f"{type(config).__name__}")
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
+                   random_state=random_state)
+
+    @property
+    def config(self) -> Any:
+        """The hyperparameters as one typed `Config` (built from the current parameters)."""
+        return self.Config(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self.Config)})
 
     # -- sklearn-style API -------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
+            time_budget_s: float | None = None, **fit_params: Any) -> "SSLEstimator":
+        """Learn from X (N, H, W, C) uint8 and y (N,) class values with -1 = unlabeled, within
+        `time_budget_s` seconds of wall time (None: no limit). `callbacks` receive a
+        TrainProgress after every optimisation step (raise inside one to stop)."""
+        X, codes = self._check_fit_input(X, y, time_budget_s)
+        with torch_threads():
+            self._fit(X, codes, Budget(time_budget_s), list(callbacks), **fit_params)
+        return self
+
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: "Budget", callbacks: list[Callback],
+             **fit_params: Any) -> None:
+        raise NotImplementedError
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
@@ -131,20 +186,24 @@ class SSLEstimator:
         yet. Cheap and safe to call from a training callback (between optimisation steps)."""
         return None
 
-    def get_params(self) -> dict[str, Any]:
-        return {"config": self.config, "random_state": self.random_state}
-
-    def _begin_fit(self, X: np.ndarray, y: np.ndarray, time_budget_s: float | None
-                   ) -> tuple[np.ndarray, np.ndarray, Budget]:
-        """What every fit starts with: all cores, the budget's clock, labels encoded and checked
-        (at least 2 classes), the input shape. Returns (X as an array, codes (N,), budget)."""
-        use_all_cores()
-        budget = Budget(time_budget_s)
+    def _check_fit_input(self, X: np.ndarray, y: np.ndarray, time_budget_s: float | None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """X checked (see check_images), y checked against it and encoded (codes 0..K-1, -1 =
+        unlabeled; at least 2 classes). Sets `classes_` and `input_shape_`."""
+        X = check_images(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must hold one label per image: shape ({len(X)},), got {y.shape}")
+        if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
+            raise ValueError(f"labels must be integers (class ids, -1 = unlabeled), got {y.dtype}")
+        if len(y) and y.min() < -1:
+            raise ValueError(f"labels are class ids >= 0 or -1 for unlabeled, got {int(y.min())}")
+        if time_budget_s is not None and not time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive seconds (or None), got {time_budget_s}")
         codes, self.classes_ = encode_labels(y)
         check_labels(codes)
-        X = np.asarray(X)
         self.input_shape_ = tuple(X.shape[1:])
-        return X, codes, budget
+        return X, codes
 
     # -- persistence -------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -163,10 +222,10 @@ class SSLEstimator:
         validation = getattr(self, "validation_", None)
         if validation is not None:
             meta["validation"] = validation.to_dict()
-        tmp = folder / "weights.pt.tmp"
-        torch.save(self._state(), tmp)
-        tmp.replace(folder / "weights.pt")
-        (folder / "config.json").write_text(json.dumps(meta, indent=2))
+        state = self._state()
+        write_atomic(folder / "weights.pt", lambda fh: torch.save(state, fh), f"{folder}/weights.pt")
+        write_bytes_atomic(folder / "config.json", json.dumps(meta, indent=2).encode(),
+                           f"{folder}/config.json")
         return folder
 
     @classmethod
@@ -183,7 +242,7 @@ class SSLEstimator:
         except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
             raise ModelFileError(f"refused to load {folder / 'weights.pt'}: not a plain "
                                  f"weights file ({type(err).__name__}: {err})") from err
-        model = cls(_build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
+        model = cls.from_config(_build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
         model.classes_ = np.array(meta["classes"], np.int64)
         model.input_shape_ = tuple(meta["input_shape"])
         if "validation" in meta:
@@ -209,3 +268,29 @@ def _build_config(config_cls: type, values: dict[str, Any]) -> Any:
             v = tuple(v)
         kwargs[f.name] = v
     return config_cls(**kwargs)
+
+
+def _config_init(config_cls: type):
+    """An `__init__` whose keyword arguments are the fields of `config_cls` (with its defaults)
+    and `random_state`: what scikit-learn's get_params / set_params / clone introspect. It only
+    stores them, as scikit-learn requires."""
+    fields = dataclasses.fields(config_cls)
+    defaults = config_cls()
+    names = {f.name for f in fields}
+
+    def __init__(self, *, random_state: int = 0, **params: Any) -> None:
+        unknown = set(params) - names
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(unknown)}; "
+                            f"it takes {', '.join(sorted(names))} and random_state")
+        for f in fields:
+            setattr(self, f.name, params.get(f.name, getattr(defaults, f.name)))
+        self.random_state = random_state
+
+    kw = inspect.Parameter.KEYWORD_ONLY
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(f.name, kw, default=getattr(defaults, f.name)) for f in fields]
+        + [inspect.Parameter("random_state", kw, default=0)])
+    __init__.__doc__ = f"Hyperparameters: the fields of {config_cls.__name__}, and random_state."
+    return __init__

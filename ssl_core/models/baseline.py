@@ -12,19 +12,22 @@ on the other 20%, then the returned model is refit on all labels.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..trainer import Callback, TrainerConfig
-from ..validation import accuracy, stratified_holdout
-from .base import SSLEstimator, staged, to_tensor
-from .classifier import ClassifierConfig, predict_logits, train_classifier
-from .mlp_nets import DiscriminatorMLP, EncoderMLP
-from .nets import SmallCNN
+from ssl_core.models.base import Budget, SSLEstimator, staged, to_tensor
+from ssl_core.models.classifier import (
+    ClassifierConfig,
+    predict_logits,
+    train_classifier,
+)
+from ssl_core.models.cnn import SmallCNN
+from ssl_core.models.mlp import DiscriminatorMLP, EncoderMLP
+from ssl_core.training.trainer import Callback, TrainerConfig
+from ssl_core.training.validation import accuracy, stratified_holdout
 
 FAMILIES = ("cnn", "gan", "vae")
 
@@ -54,9 +57,8 @@ class SupervisedBaseline(SSLEstimator):
     method = "baseline"
     Config = BaselineConfig
 
-    def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
-            time_budget_s: float | None = None) -> "SupervisedBaseline":
-        X, codes, budget = self._begin_fit(X, y, time_budget_s)
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback]
+             ) -> None:
         keep = np.flatnonzero(codes >= 0)
         x, codes = to_tensor(X[keep]), codes[keep]                    # (L, C, H, W), (L,)
         self.validation_ = None
@@ -67,7 +69,6 @@ class SupervisedBaseline(SSLEstimator):
             self.validation_ = accuracy(codes[val], pred)
         self.net_ = self._train(x, codes, np.arange(len(codes)), budget.share(1.0, reserve_s=5.0),
                                 staged(callbacks, "fit"))
-        return self
 
     def _train(self, x: torch.Tensor, codes: np.ndarray, rows: np.ndarray, budget_s: float | None,
                callbacks: list[Callback]) -> torch.nn.Module:

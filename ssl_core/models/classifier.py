@@ -1,4 +1,4 @@
-"""Training and inference for every classifier network (SmallCNN, the MLPs of mlp_nets) on
+"""Training and inference for every classifier network (SmallCNN, the MLPs of mlp.py) on
 (possibly weighted, possibly pseudo-) labels.
 
 `train_classifier` is shared: the baseline calls it with the user's labels only; the
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..schedules import BudgetSchedule
-from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
-from .nets import SmallCNN, random_affine
+from ssl_core.models.cnn import SmallCNN, random_affine
+from ssl_core.training.schedules import BudgetSchedule
+from ssl_core.training.trainer import Callback, Trainer, TrainerConfig, resolve_device
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ClassifierConfig:
     label_smoothing: float = 0.1      # limits memorising wrong pseudo-labels
 
 
-class ClassifierTask(NetOptimiserState):
+class ClassifierTask:
     """TrainTask: weighted cross-entropy on augmented images; zero-weight images are skipped.
     The learning rate follows a one-cycle schedule over steps or the time budget, whichever
     runs out first, so a budget-cut run still ends annealed."""

@@ -4,18 +4,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .base import ModelFileError, SSLEstimator
-from .baseline import SupervisedBaseline
-from .gan import SSLGAN
-from .graph_ssl import GraphClassifier
-from .pipeline import SSLPipeline
-from .vae_ssl import VAESSL
+from ssl_core.models.base import ModelFileError, SSLEstimator
+from ssl_core.models.baseline import SupervisedBaseline
+from ssl_core.models.default_method import DefaultMethod
+from ssl_core.models.graph_classifier import GraphClassifier
+from ssl_core.models.ssl_gan import SSLGAN
+from ssl_core.models.vae_method import VAEMethod
 
 METHODS: dict[str, type[SSLEstimator]] = {
-    "default": SSLPipeline,        # graph -> CNN distillation (the best accuracy per second)
-    "gan": SSLGAN,                 # semi-supervised GAN (Salimans et al. 2016)
-    "vae": VAESSL,                 # VAE latent graph -> fine-tuned VAE encoder
-    "graph": GraphClassifier,      # the default's first stage alone (seconds, no CNN)
+    "default": DefaultMethod,        # graph -> CNN distillation (the best accuracy per second)
+    "gan": SSLGAN,                   # semi-supervised GAN (Salimans et al. 2016)
+    "vae": VAEMethod,                # VAE latent graph -> fine-tuned VAE encoder
+    "graph": GraphClassifier,        # the default's first stage alone (seconds, no CNN)
     "baseline": SupervisedBaseline,  # labeled images only
 }
 
@@ -28,10 +28,15 @@ DESCRIPTIONS = {
 }
 
 
-def make_estimator(method: str, random_state: int = 0, config=None) -> SSLEstimator:
+def make_estimator(method: str, random_state: int = 0, config=None, **params) -> SSLEstimator:
+    """A fresh estimator of `method` ('default', 'gan', 'vae', 'graph', 'baseline'): with the
+    hyperparameters of `config` (the method's typed Config) when given, then `params` on top
+    (e.g. make_estimator("baseline", family="gan"))."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method](config, random_state)
+    cls = METHODS[method]
+    model = cls.from_config(config, random_state) if config is not None else cls(random_state=random_state)
+    return model.set_params(**params) if params else model
 
 
 def load_model(folder: str | Path) -> SSLEstimator:

@@ -10,7 +10,6 @@ CPU cores a 784-512-256-16 model trains an MNIST epoch in ~2.6 s. The decoder is
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +19,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..schedules import BudgetSchedule
-from ..trainer import Callback, NetOptimiserState, Trainer, TrainerConfig, resolve_device
-from .base import SSLEstimator, to_tensor
-from .features import deskew
+from ssl_core.models.base import SSLEstimator, check_images, to_tensor
+from ssl_core.models.preprocessing import deskew
+from ssl_core.threads import torch_threads
+from ssl_core.training.schedules import BudgetSchedule
+from ssl_core.training.trainer import Callback, Trainer, TrainerConfig, resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,18 @@ class VAEConfig:
     beta: float = 1.0                     # weight of the KL term (1 = the ELBO)
     deskew: bool = False                  # model deskewed images: +1.7 points of latent-graph
                                           # accuracy on MNIST, but hurts 8x8 digits
+    min_steps: int = 5000                 # small sets train at least this many steps (below)
 
 
-def with_min_steps(cfg: VAEConfig, n_images: int, min_steps: int) -> VAEConfig:
-    """`cfg` with its epochs raised so that training on `n_images` takes at least `min_steps`
-    optimiser steps. Epochs alone under-train small sets: 20 MNIST epochs are 5,460 steps on
-    70,000 images but 140 on 1,797, and a VAE stopped that early barely separates classes."""
+def planned_epochs(cfg: VAEConfig, n_images: int) -> float:
+    """The epochs a fit on `n_images` runs: `cfg.epochs`, raised so that training takes at
+    least `cfg.min_steps` optimiser steps. Epochs alone under-train small sets: 20 MNIST epochs
+    are 5,460 steps on 70,000 images but 140 on 1,797, and a VAE stopped that early barely
+    separates classes (the VAE-based method on 3,000 MNIST images: 58% after 220 steps, 95.4%
+    with 5,000; the digits map: 2-D kNN label agreement 0.70 after 15 epochs, 0.93 after 286).
+    The time budget still caps training."""
     per_epoch = steps_per_epoch(n_images, cfg.batch_size)
-    return dataclasses.replace(cfg, epochs=max(cfg.epochs, float(np.ceil(min_steps / per_epoch))))
+    return max(cfg.epochs, float(np.ceil(cfg.min_steps / per_epoch)))
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
@@ -82,7 +86,7 @@ class VAENet(nn.Module):
         return rec, beta * kl
 
 
-class _VAETask(NetOptimiserState):
+class _VAETask:
     def __init__(self, net: VAENet, x: torch.Tensor, cfg: VAEConfig, epochs: float, device,
                  budget_s: float | None = None):
         self.net, self.x, self.cfg, self.device = net, x, cfg, device
@@ -117,21 +121,30 @@ class VAE(SSLEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None, warm_start: bool = False) -> "VAE":
-        X = np.asarray(X)
+        """Learn from every image of X (N, H, W, C) uint8 (y is ignored); `warm_start`
+        continues from the current weights (a map rebuild fine-tunes the previous VAE)."""
+        X = check_images(X)
         self.input_shape_ = tuple(X.shape[1:])
-        x = self._inputs(X)                                            # (N, D)
-        device = resolve_device()
-        torch.manual_seed(self.random_state)
-        if not (warm_start and hasattr(self, "net_")):
-            self.net_ = VAENet(x.shape[1], self.config)
-        self.net_.to(device)
-        task = _VAETask(self.net_, x, self.config, self.config.epochs, device, time_budget_s)
-        Trainer(TrainerConfig(max_epochs=self.config.epochs, time_budget_s=time_budget_s,
-                              seed=self.random_state), callbacks).fit(task)
-        self.net_.eval().cpu()
+        cfg = self.config
+        epochs = planned_epochs(cfg, len(X))
+        with torch_threads():
+            x = self._inputs(X)                                        # (N, D)
+            device = resolve_device()
+            torch.manual_seed(self.random_state)
+            if not (warm_start and hasattr(self, "net_")):
+                self.net_ = VAENet(x.shape[1], cfg)
+            self.net_.to(device)
+            task = _VAETask(self.net_, x, cfg, epochs, device, time_budget_s)
+            Trainer(TrainerConfig(max_epochs=epochs, time_budget_s=time_budget_s,
+                                  seed=self.random_state), callbacks).fit(task)
+            self.net_.eval().cpu()
         if not hasattr(self, "classes_"):
             self.classes_ = np.zeros(0, np.int64)
         return self
+
+    def planned_epochs(self, n_images: int) -> float:
+        """The epochs `fit` on n_images will run (see planned_epochs)."""
+        return planned_epochs(self.config, n_images)
 
     def _inputs(self, X: np.ndarray) -> torch.Tensor:
         """(N, H, W, C) uint8 -> (N, D) float in [0, 1], deskewed when configured."""

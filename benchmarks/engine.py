@@ -1,0 +1,137 @@
+"""Engine benchmark: one run of one method on one dataset, printed as one JSON line.
+
+    python -m benchmarks.engine --dataset mnist --data-root ../shared/data \
+        --labels-per-class 10 --method default --budget-s 180 --seed 0
+    python -m benchmarks.engine --dataset mnist --data-root ../shared/data \
+        --strategy diversity --labels 50 --budget-s 300 --seed 0      # see labeler_bench.py
+
+Protocol (issue 3): labels are drawn at random per class with the seed from the training split;
+the test split is the dataset's own (digits: a fixed stratified 20%). Semi-supervised methods
+get every image's pixels — train and test, as the app imports them all — with only the drawn
+labels; the test labels are used for scoring alone. The supervised baseline gets the labeled
+images only. `seconds` is wall time from raw pixels (loading, all pretraining, fit, test
+predictions), so it must stay within `--budget-s`. `peak_rss_mb` is this process's peak.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+PREDICT_RESERVE_S = 3.0   # kept for the test-split predictions after fit
+
+
+@dataclass
+class BenchData:
+    images: np.ndarray   # (N, H, W, C) uint8, train then test
+    labels: np.ndarray   # (N,) ground truth
+    is_test: np.ndarray  # (N,) bool
+
+
+def load_bench_data(dataset: str, data_root: str | None) -> BenchData:
+    from ssl_core.data.sources import SourceSpec, load_source
+    data = load_source(SourceSpec(dataset, data_root=data_root, download=False))
+    return BenchData(data.images, data.gt, data.is_test)
+
+
+def draw_labels(labels: np.ndarray, candidates: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """`per_class` random ids of each class among `candidates` (the training split), seeded."""
+    rng = np.random.RandomState(seed)
+    picks = [rng.choice(candidates[labels[candidates] == c], per_class, replace=False)
+             for c in np.unique(labels[candidates])]
+    return np.sort(np.concatenate(picks))
+
+
+def make_method(method: str, seed: int, dataset: str, baseline_family: str, augment: bool):
+    from ssl_core.models.baseline import BaselineConfig
+    from ssl_core.models.registry import make_estimator
+    config = None
+    if method == "baseline":
+        config = BaselineConfig(family=baseline_family, augment=augment)
+    return make_estimator(method, seed, config)
+
+
+def run(dataset: str, data_root: str | None, labels_per_class: int, method: str, budget_s: float,
+        seed: int, baseline_family: str = "cnn", augment: bool = True) -> dict:
+    t0 = time.perf_counter()
+    data = load_bench_data(dataset, data_root)
+    train_ids = np.flatnonzero(~data.is_test)
+    labeled = draw_labels(data.labels, train_ids, labels_per_class, seed)
+    y = np.full(len(data.labels), -1, np.int64)
+    y[labeled] = data.labels[labeled]
+    model = make_method(method, seed, dataset, baseline_family, augment)   # imports torch: counted
+    left = budget_s - (time.perf_counter() - t0) - PREDICT_RESERVE_S
+    if method == "baseline":                      # supervised only: the labeled images alone
+        model.fit(data.images[labeled], y[labeled], time_budget_s=left)
+    else:
+        model.fit(data.images, y, time_budget_s=left)
+    test = data.is_test
+    test_accuracy = float((model.predict(data.images[test]) == data.labels[test]).mean())
+    validation = getattr(model, "validation_", None)
+    row = {"dataset": dataset, "method": method, "labels_per_class": labels_per_class, "seed": seed,
+           "budget_s": budget_s, "seconds": round(time.perf_counter() - t0, 1),
+           "test_accuracy": round(test_accuracy, 4),
+           "val_accuracy": None if validation is None else round(validation.value, 4),
+           "val_n": None if validation is None else validation.n,
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if method == "baseline":
+        row.update(baseline_family=baseline_family, augment=augment)
+    if hasattr(model, "rollbacks_"):
+        row["gan_rollbacks"] = model.rollbacks_
+    if hasattr(model, "history_"):
+        row["stages"] = model.history_
+    return row
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--data-root", default=None, help="torchvision-style data root (not for digits)")
+    p.add_argument("--labels-per-class", type=int, default=10)
+    p.add_argument("--method", choices=("default", "baseline", "vae", "gan", "graph"), default="default")
+    p.add_argument("--budget-s", type=float, default=180.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline-family", choices=("cnn", "gan", "vae"), default="cnn",
+                   help="baseline network: the default's CNN, the GAN's or the VAE's MLP")
+    p.add_argument("--no-augment", action="store_true", help="baseline without augmentation")
+    p.add_argument("--strategy", choices=("diversity", "uncertainty", "random"), default=None,
+                   help="simulated labeler: the app's suggestions choose --labels images to label")
+    p.add_argument("--labels", type=int, default=50, help="with --strategy: how many labels in all")
+    p.add_argument("--out", default=None, help="also append the JSON line to this file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.dataset != "digits" and not args.data_root:
+        print(f"--data-root is needed for {args.dataset}", file=sys.stderr)
+        return 2
+    from ssl_core.data.sources import SourceError
+    try:
+        if args.strategy:
+            from benchmarks.labeler import run_labeler
+            t0 = time.perf_counter()
+            row = run_labeler(load_bench_data(args.dataset, args.data_root), args.dataset, args.strategy,
+                              args.labels, args.budget_s, args.seed, t0)
+        else:
+            row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
+                      args.seed, args.baseline_family, not args.no_augment)
+    except (SourceError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    line = json.dumps(row)
+    print(line, flush=True)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Command line: `python -m ssl_core <command>`. Run with --help for the commands.
+
+    import              import images into a project and print the import report
+    export-labels       write the project's current labels as CSV
+    export-predictions  write the latest predictions for every image as CSV
+    export-model        write a trained model (weights, config, classes, load snippet) as a zip
+    export-imagefolder  write labeled and/or confidently predicted images as class folders (zip)
+    label / undo        label images from scripts (the same transactional writes as the app)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ssl_core.data.decode import ImageLimits
+from ssl_core.data.importer import ImportConfig, import_source
+from ssl_core.data.sources import SOURCE_KINDS, SourceError, SourceSpec
+from ssl_core.data.zip_archive import ArchiveLimits
+from ssl_core.project.errors import ProjectError
+from ssl_core.project.folder import Project
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("size is HxW, e.g. 28x28") from None
+    if not (1 <= h <= 1024 and 1 <= w <= 1024):
+        raise argparse.ArgumentTypeError("height and width must lie in 1..1024")
+    return h, w
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a confidence lies in 0..1, e.g. 0.9")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ssl_core", description="Latentlab core tools")
+    sub = p.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="import images into a project")
+    imp.add_argument("--source", required=True, choices=SOURCE_KINDS)
+    imp.add_argument("--project", required=True, help="project folder (created if missing)")
+    imp.add_argument("--data-root", help="data root for mnist/fashion-mnist/kmnist/cifar10")
+    imp.add_argument("--path", help="folder or .zip for the folder/zip sources")
+    imp.add_argument("--no-download", action="store_true", help="never download missing files")
+    imp.add_argument("--size", type=_size, help="store images as HxW (default: the most "
+                     "common size, longer side at most 128)")
+    imp.add_argument("--channels", type=int, choices=(1, 3), help="default: most common")
+    imp.add_argument("--max-files", type=int, default=ImportConfig.max_files)
+    imp.add_argument("--max-pixels", type=int, default=ImageLimits.max_pixels)
+    imp.add_argument("--max-archive-mb", type=int, default=ArchiveLimits.max_archive_bytes >> 20)
+    exp = sub.add_parser("export-labels", help="write current labels to a CSV file")
+    exp.add_argument("--project", required=True)
+    exp.add_argument("--out", required=True)
+    pre = sub.add_parser("export-predictions", help="write the latest predictions to a CSV file")
+    pre.add_argument("--project", required=True)
+    pre.add_argument("--out", required=True)
+    mod = sub.add_parser("export-model", help="write a trained model as a zip")
+    mod.add_argument("--project", required=True)
+    mod.add_argument("--out", required=True)
+    mod.add_argument("--run", type=int, help="run id (default: the newest run with a model)")
+    fol = sub.add_parser("export-imagefolder", help="write images into class folders, as a zip")
+    fol.add_argument("--project", required=True)
+    fol.add_argument("--out", required=True)
+    fol.add_argument("--labeled", action=argparse.BooleanOptionalAction, default=True,
+                     help="include labeled images (default: yes)")
+    fol.add_argument("--predicted", action=argparse.BooleanOptionalAction, default=False,
+                     help="include unlabeled images predicted with --min-confidence (default: no)")
+    fol.add_argument("--min-confidence", type=_fraction, default=0.9)
+    lab = sub.add_parser("label", help="label images (creates the class if needed)")
+    lab.add_argument("--project", required=True)
+    lab.add_argument("--ids", required=True, help="comma-separated image ids")
+    lab.add_argument("--label", required=True, help="class name")
+    lab.add_argument("--user", default="cli")
+    und = sub.add_parser("undo", help="undo the user's last label action")
+    und.add_argument("--project", required=True)
+    und.add_argument("--user", default="cli")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (SourceError, ProjectError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _import(args) -> int:
+    spec = SourceSpec(args.source, path=args.path, data_root=args.data_root,
+                      download=not args.no_download)
+    config = ImportConfig(size=args.size, channels=args.channels, max_files=args.max_files,
+                          image_limits=ImageLimits(max_pixels=args.max_pixels),
+                          archive_limits=ArchiveLimits(max_archive_bytes=args.max_archive_mb << 20))
+    report = import_source(Project.create(args.project), spec, config)
+    print(report.summary(max_listed=50))
+    return 0 if report.imported else 1
+
+
+def _export(args) -> int:
+    from ssl_core.export.tables import export_labels
+
+    n = export_labels(Project.open(args.project), args.out)
+    print(f"wrote {n:,} labels to {args.out}")
+    return 0
+
+
+def _export_predictions(args) -> int:
+    from ssl_core.export.tables import export_predictions
+
+    n = export_predictions(Project.open(args.project), args.out)
+    print(f"wrote predictions for {n:,} images to {args.out}")
+    return 0
+
+
+def _export_model(args) -> int:
+    from ssl_core.export.model_zip import export_model
+
+    run = export_model(Project.open(args.project), args.out, args.run)
+    print(f"wrote the model of run {run.id} ({run.method}, {run.n_labels} labels) to {args.out}")
+    return 0
+
+
+def _export_imagefolder(args) -> int:
+    from ssl_core.export.imagefolder import export_imagefolder
+
+    result = export_imagefolder(Project.open(args.project), args.out, args.labeled,
+                                args.predicted, args.min_confidence)
+    print(result.summary())
+    return 0
+
+
+def _label(args) -> int:
+    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.label_log import set_labels
+
+    project = Project.open(args.project)
+    cls = add_class(project.store, args.label)
+    ids = [int(v) for v in args.ids.split(",") if v.strip()]
+    result = set_labels(project.store, ids, cls.id, user=args.user)
+    print(f"labeled {result.n_images} images as {cls.name!r} (action {result.action_id})")
+    return 0
+
+
+def _undo(args) -> int:
+    from ssl_core.labeling.label_log import undo_last
+
+    result = undo_last(Project.open(args.project).store, user=args.user)
+    print("nothing to undo" if result is None else f"undid: {result.n_images} images restored")
+    return 0
+
+
+_COMMANDS = {"import": _import, "export-labels": _export, "export-predictions": _export_predictions,
+             "export-model": _export_model, "export-imagefolder": _export_imagefolder,
+             "label": _label, "undo": _undo}

@@ -1,0 +1,256 @@
+"""Import: any source -> one uint8 array (N, H, W, C) in the project, plus an import report.
+
+Files are read twice: a cheap header-only pass picks the size and channel count (by default the
+most common ones, so one odd image does not resize a whole collection), then a decoding pass
+writes each image into a memory-mapped array. Bad files (corrupt, truncated, empty, not images,
+decompression bombs) are skipped and listed in the report; they never stop an import.
+
+Writes are ordered so that a crash at any point loses nothing already stored: the new array is
+written to a temporary file and swapped in with os.replace, then the image rows are committed;
+until that commit the old rows still describe a valid prefix of the file (see collection.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.data.decode import ImageError, ImageLimits, decode_image, probe_image
+from ssl_core.data.sources import ArrayData, FileData, SourceSpec, load_source
+from ssl_core.data.zip_archive import ArchiveLimits
+from ssl_core.progress import Progress, no_progress, scaled
+from ssl_core.project.files import atomic_path
+from ssl_core.project.folder import Project
+from ssl_core.threads import available_cpus
+
+_THREADS = min(4, available_cpus())  # PIL releases the GIL while decoding
+_COPY_CHUNK = 4096
+
+
+class ImportFailed(RuntimeError):
+    """Nothing could be imported; the message is the report's summary."""
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    size: tuple[int, int] | None = None   # (H, W) to store; None = the most common size...
+    max_side: int = 128                   # ...scaled to this longer side: stored as they come,
+                                          # 12-Mpx photos give rows no model here can take
+    channels: int | None = None           # 1 or 3; None = the most common channel count
+    max_files: int = 200_000              # refuse folders / archives with more files
+    image_limits: ImageLimits = ImageLimits()
+    archive_limits: ArchiveLimits = ArchiveLimits()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "ImportConfig":
+        d = dict(d or {})
+        if d.get("size") is not None:
+            d["size"] = tuple(int(v) for v in d["size"])
+        if "image_limits" in d:
+            d["image_limits"] = ImageLimits(**d["image_limits"])
+        if "archive_limits" in d:
+            d["archive_limits"] = ArchiveLimits(**d["archive_limits"])
+        return cls(**d)
+
+
+@dataclass
+class ImportReport:
+    source: str
+    imported: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    size: tuple[int, int] | None = None
+    channels: int | None = None
+    first_id: int | None = None
+    n_with_ground_truth: int = 0
+    ground_truth_classes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self, max_listed: int = 20) -> str:
+        lines = [f"Imported {self.imported:,} images from {self.source}"
+                 + (f" as {self.size[0]}x{self.size[1]}x{self.channels}" if self.size else "")
+                 + f" in {self.seconds:.1f} s."]
+        if self.n_with_ground_truth:
+            lines.append(f"{self.n_with_ground_truth:,} come with ground truth in "
+                         f"{len(self.ground_truth_classes)} classes (kept for evaluation only).")
+        if self.skipped:
+            n = len(self.skipped)
+            lines.append(f"Skipped {n:,} file{'' if n == 1 else 's'}" + (":" if max_listed else "."))
+            lines += [f"  {s['path']}: {s['reason']}" for s in self.skipped[:max_listed]]
+            if max_listed and len(self.skipped) > max_listed:
+                lines.append(f"  ... and {len(self.skipped) - max_listed:,} more")
+        if self.imported == 0:
+            lines.append("No image could be imported.")
+        return "\n".join(lines)
+
+
+def import_source(project: Project, spec: SourceSpec, config: ImportConfig = ImportConfig(),
+                  progress: Progress | None = None) -> ImportReport:
+    """Load a source, normalise it and append it to the project's images."""
+    t0 = time.perf_counter()
+    progress = progress or no_progress
+    progress(0.0, f"opening {spec.label}")
+    data = load_source(spec, config.archive_limits, config.max_files,
+                       config.image_limits.max_file_bytes, progress=scaled(progress, 0.0, 0.3))
+    report = ImportReport(source=spec.label)
+    store = ImageCollection(project)
+    fixed = store.shape  # later imports must match the project's existing image shape
+    if isinstance(data, ArrayData):
+        shape = fixed or (*(config.size or data.images.shape[1:3]),
+                          config.channels or data.images.shape[3])
+        pixels = _conform_arrays(data.images, shape)
+        names, gt, is_test, class_names = data.names, data.gt, data.is_test, data.class_names
+        progress(0.6, f"writing {len(pixels):,} images")
+        _append(project, store, spec.label, pixels, names, gt, is_test, class_names, report, t0)
+    else:
+        report.skipped += [asdict(s) for s in data.skipped]
+        _import_files(project, store, spec.label, data, config, fixed, report, progress, t0)
+    if not report.imported:  # otherwise _append timed it when it saved the report
+        report.seconds = time.perf_counter() - t0
+    progress(1.0, f"imported {report.imported:,} images")
+    return report
+
+
+def _conform_arrays(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Resize / change channels of ready arrays only when the target differs."""
+    if images.shape[1:] == tuple(shape):
+        return images
+    h, w, c = shape
+    out = np.empty((len(images), h, w, c), np.uint8)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+        pil = ImageOps.fit(pil, (w, h), Image.Resampling.BILINEAR).convert("L" if c == 1 else "RGB")
+        out[i] = np.asarray(pil).reshape(h, w, c)
+    return out
+
+
+def _import_files(project, store, label, data: FileData, config, fixed, report, progress, t0):
+    items = data.items
+    if not items:
+        return
+
+    def probe(item):
+        try:
+            return probe_image(item.read(), config.image_limits)
+        except (ImageError, OSError, ValueError) as err:
+            return err
+
+    infos = []
+    with ThreadPoolExecutor(_THREADS) as pool:
+        for i, info in enumerate(pool.map(probe, items)):
+            infos.append(info)
+            if i % 500 == 0:
+                progress(0.3 + 0.2 * i / len(items), f"checking {i:,} / {len(items):,} files")
+    good = [(item, info) for item, info in zip(items, infos) if not isinstance(info, Exception)]
+    report.skipped += [{"path": item.name, "reason": str(info)}
+                       for item, info in zip(items, infos) if isinstance(info, Exception)]
+    if not good:
+        return
+    if fixed:
+        h, w, c = fixed
+    else:
+        h, w = config.size or fit_side(
+            Counter((i.height, i.width) for _, i in good).most_common(1)[0][0], config.max_side)
+        c = config.channels or Counter(i.channels for _, i in good).most_common(1)[0][0]
+
+    def decode(pair):
+        item, _ = pair
+        try:
+            return decode_image(item.read(), (h, w), c, config.image_limits)
+        except (ImageError, OSError, ValueError) as err:
+            return err
+
+    pixels = np.empty((len(good), h, w, c), np.uint8)  # (n_good, H, W, C)
+    keep = np.zeros(len(good), bool)
+    with ThreadPoolExecutor(_THREADS) as pool:
+        for i, out in enumerate(pool.map(decode, good)):
+            if isinstance(out, Exception):
+                report.skipped.append({"path": good[i][0].name, "reason": str(out)})
+            else:
+                pixels[i], keep[i] = out, True
+            if i % 500 == 0:
+                progress(0.5 + 0.3 * i / len(good), f"decoding {i:,} / {len(good):,} images")
+    kept = [pair[0] for pair, k in zip(good, keep) if k]
+    progress(0.85, f"writing {len(kept):,} images")
+    _append(project, store, label, pixels[keep], [it.name for it in kept],
+            np.array([it.gt for it in kept], np.int64), np.array([it.is_test for it in kept], bool),
+            data.class_names, report, t0)
+
+
+def fit_side(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(H, W) scaled down, aspect kept, so that its longer side is at most `max_side`."""
+    h, w = size
+    scale = min(1.0, max_side / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _append(project: Project, store: ImageCollection, source_label: str, pixels: np.ndarray,
+            names: list[str], gt: np.ndarray, is_test: np.ndarray, class_names: list[str],
+            report: ImportReport, t0: float) -> None:
+    """Append `pixels` (n, H, W, C) to images.npy and their rows to the database."""
+    n_new = len(pixels)
+    report.size, report.channels = tuple(pixels.shape[1:3]), int(pixels.shape[3])
+    report.ground_truth_classes = list(class_names) if (gt >= 0).any() else []
+    report.n_with_ground_truth = int((gt >= 0).sum())
+    if n_new == 0:
+        return
+    old = store.images()
+    n_old = len(old)
+    with atomic_path(project.images_path, f"{n_new:,} imported images") as tmp:
+        _write_array(tmp, old, pixels)   # full disk, read-only folder: the old images stay
+    with project.store.write() as conn:
+        gt_ids = []
+        for name in class_names:
+            conn.execute("INSERT OR IGNORE INTO gt_classes (name) VALUES (?)", (name,))
+            gt_ids.append(conn.execute("SELECT id FROM gt_classes WHERE name = ?",
+                                       (name,)).fetchone()[0])
+        if conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] != n_old:
+            raise ImportFailed("another import changed this project at the same time: import "
+                               "again when it has finished")
+        conn.executemany(
+            "INSERT INTO images (id, name, source, gt, split) VALUES (?, ?, ?, ?, ?)",
+            ((n_old + i, names[i], source_label, gt_ids[gt[i]] if gt[i] >= 0 else None,
+              "test" if is_test[i] else "train") for i in range(n_new)))
+        report.imported, report.first_id = n_new, n_old
+        report.seconds = time.perf_counter() - t0  # saved below, so timed now
+        conn.execute("INSERT INTO imports (ts, source, report) VALUES (?, ?, ?)",
+                     (time.time(), source_label, json.dumps(asdict(report))))
+
+
+def _write_array(tmp, old: np.ndarray, new: np.ndarray) -> None:
+    """Write `old` then `new` rows as one .npy file at `tmp`. The disk space is
+    reserved first: writing into a memory map on a full disk kills the process with SIGBUS,
+    where posix_fallocate raises ENOSPC."""
+    n_old = len(old)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(n_old + len(new), *new.shape[1:]))
+    with open(tmp, "r+b") as fh:
+        os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+    for start in range(0, n_old, _COPY_CHUNK):
+        stop = min(start + _COPY_CHUNK, n_old)  # never past the old rows into the new ones
+        out[start:stop] = old[start:stop]
+    out[n_old:] = new
+    out.flush()
+    del out
+
+
+def last_import_report(project: Project) -> ImportReport | None:
+    with project.store.read() as conn:
+        row = conn.execute("SELECT report FROM imports ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    d = json.loads(row["report"])
+    d["size"] = tuple(d["size"]) if d.get("size") else None
+    return ImportReport(**d)
+
+

@@ -1,0 +1,135 @@
+"""Job kind 'train': fit one method on the project's current labels, in a worker process.
+
+A train job first waits its turn (one fit per project at a time; see retrain.py), then reads
+the labels as they are at that moment (labeling goes on meanwhile) and fits, warm-started from
+the last run of the same method when that run fitted the same images (see the estimators'
+`init`). While it fits, `live.LiveReporter` records curves, progress and preview grids. The
+model is saved under models/run-<id>/ (written to a temporary folder and renamed, so the
+previous model stays in use until the new one is complete), predictions for every image are
+replaced atomically, and the run's summary records validation accuracy with its interval and
+number of labels, and — only where the dataset came with ground truth — test accuracy, a
+confusion matrix and per-class accuracy on evaluation images the user did not label. Then,
+unless asked not to, the supervised baseline is fitted on the same labels so the run can show
+what the unlabeled images bought.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.jobs.retrain import wait_for_turn
+from ssl_core.jobs.train_progress import LiveReporter
+from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.label_log import current_labels
+from ssl_core.models.base import ModelFileError
+from ssl_core.models.registry import load_model, make_estimator
+from ssl_core.project.files import atomic_folder
+from ssl_core.results.predictions import save_predictions
+from ssl_core.results.report import gain, test_report
+from ssl_core.results.runs import create_run, finish_run, list_runs
+
+DEFAULT_BUDGET_S = {"small": 30.0, "large": 180.0}   # < / >= 5,000 images
+BASELINE_SHARE = 0.5          # the comparison baseline gets this share of the run's budget,
+BASELINE_MAX_S = 60.0         # at most this many seconds
+
+
+def default_budget(n_images: int) -> float:
+    return DEFAULT_BUDGET_S["small" if n_images < 5000 else "large"]
+
+
+def baseline_budget(budget_s: float) -> float:
+    return min(BASELINE_MAX_S, BASELINE_SHARE * budget_s)
+
+
+def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """params: method ('default'), budget_s (by data size), seed (0), warm_start (True),
+    compare_baseline (True)."""
+    params = wait_for_turn(ctx)                      # the latest params, coalesced requests applied
+    project, store = ctx.project, ctx.project.store
+    images = ImageCollection(project)
+    n = images.n_images
+    method = params.get("method", "default")
+    seed = int(params.get("seed", 0))
+    budget_s = float(params.get("budget_s") or default_budget(n))
+    labels = current_labels(store, n)                                   # (N,) class id or -1
+    n_labels = int((labels >= 0).sum())
+    if len(np.unique(labels[labels >= 0])) < 2:
+        raise ValueError("label images of at least 2 classes before training")
+    model = make_estimator(method, seed)
+    init, init_run = _warm_start(project, method, model) if params.get("warm_start", True) else (None, None)
+    compare = params.get("compare_baseline", True) and method != "baseline"
+    total_s = budget_s + (baseline_budget(budget_s) if compare else 0.0)
+    run_id = create_run(store, method, {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run},
+                        n_labels, ctx.job_id)
+    ctx.progress(0.0, f"training {method} on {n_labels} labels"
+                      + (f", warm-started from run {init_run}" if init_run else ""))
+    X = images.images()
+    reporter = LiveReporter(ctx, run_id, budget_s, model, span=(0.0, 0.9 * budget_s / total_s))
+    model.fit(X, labels, callbacks=[reporter], time_budget_s=budget_s,
+              **({"init": init} if init is not None else {}))
+    ctx.progress(0.9 * budget_s / total_s, "predicting every image")
+    proba = model.predict_proba(X)                                      # (N, K)
+    folder = _save_atomically(model, project.models_dir, run_id)
+    save_predictions(project, proba, model.classes_, run_id, method)
+    summary = _summary(model, model.classes_[proba.argmax(1)], labels, images, store, n_labels)
+    summary.update(model=str(folder), warm_start_run=init_run,
+                   graph_reused=bool(getattr(model, "graph_reused_", False)))
+    finish_run(store, run_id, summary)                                  # accuracy shows now
+    if compare:
+        summary["baseline"] = _baseline(ctx, X, labels, images, store, seed, budget_s, total_s, n_labels)
+        summary["gain"] = gain(summary, summary["baseline"])
+        finish_run(store, run_id, summary)
+    return {"run_id": run_id, **summary}
+
+
+def _warm_start(project, method: str, model) -> tuple[Any, int | None]:
+    """The newest finished run of `method` whose model loads, when the estimator can start from
+    one (its fit takes `init`); (None, None) otherwise."""
+    if not getattr(model, "warm_startable", False):
+        return None, None
+    for run in list_runs(project.store, limit=20):
+        if run.method != method or not run.summary:
+            continue
+        folder = project.models_dir / f"run-{run.id}"
+        try:
+            return load_model(folder), run.id
+        except (ModelFileError, OSError, KeyError, RuntimeError):
+            continue                                   # removed or damaged: try an older one
+    return None, None
+
+
+def _baseline(ctx, X, labels, images, store, seed: int, budget_s: float, total_s: float,
+              n_labels: int) -> dict[str, Any]:
+    """The supervised-only baseline on the same labels (same augmentation), for the gain."""
+    seconds = baseline_budget(budget_s)
+    ctx.progress(0.9 * budget_s / total_s, "supervised baseline on the same labels, for comparison")
+    base = make_estimator("baseline", seed)
+    reporter = LiveReporter(ctx, 0, seconds, base, label="baseline: ", record=False,
+                            span=(0.9 * budget_s / total_s, 0.99))
+    base.fit(X, labels, callbacks=[reporter], time_budget_s=seconds)
+    pred = base.predict(X)
+    return {**_summary(base, pred, labels, images, store, n_labels), "budget_s": seconds}
+
+
+def _save_atomically(model, models_dir, run_id: int):
+    """Save into a temporary folder, then rename it into place: the previous model stays the
+    one in use if the write fails (FileWriteError)."""
+    final = models_dir / f"run-{run_id}"
+    with atomic_folder(final, f"the model of run {run_id}") as tmp:
+        model.save(tmp)
+    return final
+
+
+def _summary(model, pred: np.ndarray, labels, images: ImageCollection, store, n_labels: int) -> dict[str, Any]:
+    """pred (N,) predicted class ids. Validation from the model; test from ground truth only."""
+    validation = getattr(model, "validation_", None)
+    names = {c.id: c.name for c in list_classes(store)}
+    pred_names = np.array([names.get(int(p), "") for p in pred], dtype=object)
+    report = test_report(pred_names, labels, images.ground_truth(), list(names.values()))
+    return {"n_labels": n_labels,
+            "validation": None if validation is None else validation.to_dict(),
+            "validation_of": getattr(model, "validation_of_", None),
+            "test": None if report is None else report.accuracy.to_dict(),
+            "test_report": None if report is None else report.to_dict()}

@@ -1,0 +1,88 @@
+"""The map's files in the project folder, written by jobs/map_job.py and read by the app:
+
+    models/vae/   the VAE (VAE.save: config.json + weights.pt), replaced as a whole
+    latents.npy   (N, latent_dim) float32 posterior means, row i = image id i
+    layout.npy    (N, 2) float32 map positions (see layout.py for the frame)
+    map.json      n_images, seconds per stage, VAE epochs, warm starts, created_at
+
+All four are written under temporary names first and renamed into place only when every one
+of them is complete, so a crash, a cancel or a full disk leaves the previous map whole.
+Reading them imports no torch (the Map page stays quick to load).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ssl_core.data.collection import ImageCollection
+from ssl_core.project.files import atomic_folder, atomic_path, write_bytes_atomic
+from ssl_core.project.folder import Project
+
+
+@dataclass(frozen=True)
+class MapData:
+    layout: np.ndarray    # (N, 2) float32, row i = image id i
+    latents: np.ndarray   # (N, latent_dim) float32
+    meta: dict[str, Any]  # map.json ({} if it could not be read)
+
+
+def vae_folder(project: Project):
+    """Where the map's VAE lives (the Samples page draws from it too)."""
+    return project.models_dir / "vae"
+
+
+def load_map(project: Project, allow_stale: bool = False) -> MapData | None:
+    """The cached map, or None when there is none yet or it does not fit the images.
+
+    A map made before the latest import has fewer rows than there are images: it is stale and
+    None is returned, unless `allow_stale` (its rows are still right for the first images, so
+    a page may show it while the map job catches up). Files that are missing, unreadable or
+    disagree with each other also give None.
+    """
+    try:
+        layout = np.load(project.layout_path, allow_pickle=False)
+        latents = np.load(project.latents_path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    n_images = ImageCollection(project).n_images
+    if (layout.ndim != 2 or layout.shape[1] != 2 or latents.ndim != 2
+            or len(latents) != len(layout) or len(layout) > n_images
+            or (len(layout) < n_images and not allow_stale)):
+        return None
+    try:
+        meta = json.loads(project.map_meta_path.read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return MapData(layout.astype(np.float32, copy=False), latents.astype(np.float32, copy=False),
+                   meta)
+
+
+def read_layout(project: Project) -> np.ndarray | None:
+    """The previous layout (even a stale one: it seeds the new positions), or None."""
+    try:
+        layout = np.load(project.layout_path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return layout if layout.ndim == 2 and layout.shape[1] == 2 else None
+
+
+def save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray) -> None:
+    """Write the VAE (anything with `save(folder)`), latents (N, d) and layout (N, 2). Every
+    file is complete before the first rename; a failed write raises FileWriteError and leaves
+    the previous map as it was (no temporary file behind). map.json follows (save_meta)."""
+    with atomic_folder(vae_folder(project), "the map's VAE") as vae_tmp, \
+            atomic_path(project.latents_path, "the map (latents.npy)") as latents_tmp, \
+            atomic_path(project.layout_path, "the map (layout.npy)") as layout_tmp:
+        vae.save(vae_tmp)
+        for tmp, array in ((latents_tmp, latents), (layout_tmp, layout)):
+            with open(tmp, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+
+
+def save_meta(project: Project, meta: dict[str, Any]) -> None:
+    """map.json: how the map was made (sizes, seconds per stage, settings)."""
+    write_bytes_atomic(project.map_meta_path, json.dumps(meta, indent=2).encode(),
+                       "the map (map.json)")

@@ -1,0 +1,177 @@
+"""The default method: graph pseudo-labels -> CNN distillation -> CNN-embedding graph -> CNN.
+
+Why this shape (engine research, MNIST with 10 labels per class, 2 CPU cores):
+1. A kNN graph over ALL images on deskewed PCA pixels + Poisson learning labels every image at
+   ~98.4% in ~25 s. No classifier trained on 100 labels comes close.
+2. A small CNN trained on those pseudo-labels with shift/rotation/zoom augmentation corrects
+   about a third of the graph's mistakes (-> 98.8-99.0%): it sees pixels, not PCA neighbours.
+3. A second graph on the CNN's embeddings, keeping only images where it agrees with the CNN,
+   gives cleaner targets for a second CNN (+0.1 point).
+Median 99.03% in ~165 s at a 180 s budget. Below 5,000 images (e.g. scikit-learn's 8x8 digits)
+the CNN student was worse than the graph (86-92% vs 96%), so small data sets stop after step 1.
+
+Every stage shares one wall-clock budget; the CNN schedules anneal to their share of it.
+`validation_` is the graph stage's accuracy on held-out user labels (the CNN rounds train on
+all labels, so they have no untouched hold-out; they usually improve on the graph).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssl_core.models.base import Budget, SSLEstimator, report_stage, staged, to_tensor
+from ssl_core.models.classifier import (
+    ClassifierConfig,
+    forward_all,
+    predict_logits,
+    train_classifier,
+)
+from ssl_core.models.cnn import SmallCNN
+from ssl_core.models.graph_classifier import (
+    GraphCache,
+    GraphClassifier,
+    GraphConfig,
+    graph_neighbors,
+)
+from ssl_core.models.propagation import knn_graph, poisson_learning
+from ssl_core.neighbours import knn
+from ssl_core.training.trainer import Callback, TrainerConfig
+
+
+@dataclass(frozen=True)
+class DefaultMethodConfig:
+    graph: GraphConfig = field(default_factory=GraphConfig)      # stage 1
+    cnn: ClassifierConfig = field(default_factory=ClassifierConfig)  # the distilled student
+    rounds: int = 2                 # CNN rounds; round r > 1 trains on CNN/graph agreement
+    labeled_weight: float = 3.0     # a user label counts 3x a pseudo-label
+    min_round_s: float = 60.0       # no extra round with less CNN time than this
+    reserve_s: float = 12.0         # kept per round for embedding and final predictions
+    small_budget_s: float = 300.0   # below this budget use the narrow CNN (2x faster, -0.2 point)
+    small_width: tuple[int, int, int] = (16, 32, 64)
+    min_images_for_cnn: int = 5000  # fewer images: the graph alone is better
+    warm_epochs_fraction: float = 0.4  # warm start: one CNN round of this share of the epochs
+
+
+class DefaultMethod(GraphClassifier):
+    """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled). After fit: `net_` (None on small
+    data), `transduction_` (the graph stage's labels of the fitted images; call predict for the
+    CNN's), `history_` [(stage, seconds)], `validation_`."""
+    method = "default"
+    Config = DefaultMethodConfig
+
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
+             init: SSLEstimator | None = None) -> None:
+        """`init`: the previous fit on the same images (the last run). Its kNN graph is reused
+        (the propagation alone takes seconds) and, when the classes and network match, its CNN
+        is fine-tuned for one short round instead of trained from scratch: small label changes
+        give new predictions in a fraction of the time."""
+        cfg = self.config
+        x = to_tensor(X)                                              # (N, C, H, W)
+        warm_net = self._warm_net(init, x.shape[1])
+        n_rounds = (1 if warm_net is not None else cfg.rounds) if len(x) >= cfg.min_images_for_cnn else 0
+        n_stages = 1 + n_rounds
+        report_stage(callbacks, "graph", 0, n_stages, budget.elapsed())
+        self.fit_graph_(x, codes, cfg.graph, reuse=init)
+        self.history_ = [("graph", round(budget.elapsed(), 1))]
+        report_stage(callbacks, "graph", 1, n_stages, budget.elapsed(), self._val_metrics())
+        self.net_: SmallCNN | None = None
+        labeled = np.flatnonzero(codes >= 0)
+        targets = self.scores_.argmax(1)                              # (N,) pseudo-labels
+        weights = np.ones(len(x))
+        weights[labeled] = cfg.labeled_weight
+        cnn_cfg = cfg.cnn
+        if budget.seconds is not None and budget.seconds < cfg.small_budget_s:
+            cnn_cfg = replace(cnn_cfg, width=cfg.small_width)
+        if warm_net is not None:
+            cnn_cfg = replace(cnn_cfg, width=init.width_, epochs=cnn_cfg.epochs * cfg.warm_epochs_fraction)
+        self.width_ = cnn_cfg.width
+        for r in range(n_rounds):
+            left = self._rounds_that_fit(n_rounds - r, budget)
+            round_s = budget.share(1.0 / left, cfg.reserve_s * left + (left - 1) * 20.0, floor_s=5.0)
+            stage = f"cnn {r + 1}/{r + left}"
+            trainer = TrainerConfig(time_budget_s=round_s, seed=self.random_state + r)
+            self.net_ = train_classifier(x, targets, weights, len(self.classes_), cnn_cfg, trainer,
+                                         staged(callbacks, stage), net=warm_net if r == 0 else None)
+            self.history_.append((stage, round(budget.elapsed(), 1)))
+            # the embedding graph costs about what the first graph did (same N, PCA to the same
+            # dims); skip the next round unless it and a full round still fit
+            needed = 1.5 * self.graph_seconds_ + cfg.min_round_s + cfg.reserve_s
+            if left == 1 or budget.left() < needed:
+                break
+            targets, weights = self._agreement_targets(x, codes, cfg)
+            self.history_.append((f"embedding graph {r + 1}", round(budget.elapsed(), 1)))
+            if budget.left() < cfg.min_round_s + cfg.reserve_s:
+                break                       # contention ate the time: keep this round's CNN
+        report_stage(callbacks, "done", n_stages, n_stages, budget.elapsed(), self._val_metrics())
+        # what validation_ measures, for whoever shows it (None: the final model itself)
+        self.validation_of_ = ("the graph stage; the CNN distilled from it trains on every "
+                               "label, so it has no hold-out" if self.net_ is not None else None)
+        self.fit_images_ = None                                       # only previews needed it
+
+    def _warm_net(self, init: SSLEstimator | None, channels: int) -> SmallCNN | None:
+        """A copy of `init`'s CNN when it can be fine-tuned here: same classes, same input."""
+        net = getattr(init, "net_", None)
+        if (net is None or not np.array_equal(getattr(init, "classes_", []), self.classes_)
+                or tuple(init.input_shape_) != tuple(self.input_shape_)):
+            return None
+        copy = SmallCNN(channels, len(self.classes_), tuple(init.width_), self.config.cnn.hidden)
+        copy.load_state_dict(net.state_dict())
+        return copy
+
+    def _rounds_that_fit(self, wanted: int, budget: Budget) -> int:
+        """How many of the `wanted` remaining CNN rounds fit the budget with at least
+        `min_round_s` each; when only one does, it gets all the time left (no idle budget)."""
+        cfg = self.config
+        for rounds in range(wanted, 1, -1):
+            share = budget.share(1.0 / rounds, cfg.reserve_s * rounds + (rounds - 1) * 20.0)
+            if share is None or share >= cfg.min_round_s:
+                return rounds
+        return 1
+
+    def _agreement_targets(self, x: torch.Tensor, codes: np.ndarray, cfg: DefaultMethodConfig
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Poisson over a kNN graph of the CNN's embeddings; images where that graph and the CNN
+        agree (99.7% on MNIST) become the next round's targets, the rest sit it out."""
+        logits, emb = forward_all(self.net_, x)                       # (N, K), (N, hidden)
+        labeled = np.flatnonzero(codes >= 0)
+        emb = emb - emb.mean(0)
+        dims = min(cfg.graph.n_components, emb.shape[1], len(emb) - 1)
+        _, _, v = torch.pca_lowrank(emb, q=dims, center=False)         # (hidden, d)
+        idx, dist = knn((emb @ v).numpy(), graph_neighbors(cfg.graph, len(x)), exact=True)
+        scores = poisson_learning(knn_graph(idx, dist), labeled, codes[labeled], len(self.classes_))
+        targets = scores.argmax(1)
+        targets[labeled] = codes[labeled]
+        weights = (targets == logits.argmax(1).numpy()).astype(np.float64)
+        weights[labeled] = cfg.labeled_weight
+        return targets, weights
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.net_ is None:                                         # graph-only (small data)
+            return super().predict_proba(X)
+        return torch.softmax(predict_logits(self.net_, to_tensor(X)), 1).numpy()
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The CNN's embedding (N, hidden); the graph features on small data."""
+        if self.net_ is None:
+            return super().transform(X)
+        return forward_all(self.net_, to_tensor(X))[1].numpy()
+
+    def _state(self) -> dict[str, Any]:
+        if self.net_ is None:
+            return {"kind": "graph", **super()._state()}
+        return {"kind": "cnn", "net": self.net_.state_dict(), "width": list(self.width_),
+                "graph": self.graph_cache_.state()}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.net_ = None
+        if state["kind"] == "graph":
+            super()._set_state(state, meta)
+            return
+        self.width_ = tuple(state["width"])
+        self.graph_cache_ = GraphCache.from_state(state["graph"])
+        self.net_ = SmallCNN(self.input_shape_[2], len(self.classes_), self.width_, self.config.cnn.hidden)
+        self.net_.load_state_dict(state["net"])
+        self.net_.eval()

@@ -1,0 +1,78 @@
+"""Cheap, label-free pixel preprocessing before neighbour graphs: deskewing and the PCA
+projection of (deskewed) pixels (`GraphFeatures`).
+
+Deskewing (one moment-based shear per image, the classic MNIST trick) is the single biggest
+accuracy gain the engine research found: on MNIST with 10 labels per class, a kNN graph on
+deskewed pixels propagates labels to 98.4% instead of 96.7%, and a VAE trained on deskewed
+images gives a latent graph 1.7 points better. It costs about a second for 70,000 images.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def deskew(x: torch.Tensor, chunk: int = 10_000) -> torch.Tensor:
+    """Shear every image so its principal axis is vertical and centre its mass.
+
+    x (N, C, H, W) float in [0, 1] -> same shape. Moments come from the channel mean, so colour
+    images are sheared as a whole. An empty image (no mass) is returned unchanged.
+    """
+    n, _, h, w = x.shape
+    ys = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)   # (H, W)
+    xs = torch.arange(w, dtype=torch.float32)[None, :].expand(h, w)   # (H, W)
+    out = torch.empty_like(x)
+    for s in range(0, n, chunk):
+        t = x[s:s + chunk].float()                                     # (B, C, H, W)
+        m = t.mean(1)                                                  # (B, H, W)
+        total = m.sum((1, 2))                                          # (B,)
+        safe = total.clamp_min(1e-6)
+        my = (m * ys).sum((1, 2)) / safe                               # (B,) centre of mass
+        mx = (m * xs).sum((1, 2)) / safe
+        dy = ys - my[:, None, None]                                    # (B, H, W)
+        vy = (m * dy ** 2).sum((1, 2)) / safe
+        cxy = (m * dy * (xs - mx[:, None, None])).sum((1, 2)) / safe
+        alpha = torch.where(total > 1e-6, cxy / vy.clamp_min(1e-6), torch.zeros_like(vy))  # shear
+        cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+        centre_x = torch.where(total > 1e-6, (mx - cx) / (w / 2.0), torch.zeros_like(mx))
+        centre_y = torch.where(total > 1e-6, (my - cy) / (h / 2.0), torch.zeros_like(my))
+        # output pixel (v, u), centred, samples input (v + my, u + alpha * v + mx)
+        theta = torch.zeros(len(t), 2, 3)                              # (B, 2, 3), normalised coords
+        theta[:, 0, 0] = 1.0
+        theta[:, 0, 1] = alpha * (h / w)
+        theta[:, 0, 2] = centre_x
+        theta[:, 1, 1] = 1.0
+        theta[:, 1, 2] = centre_y
+        grid = F.affine_grid(theta, list(t.shape), align_corners=False)
+        out[s:s + chunk] = F.grid_sample(t, grid, align_corners=False, padding_mode="zeros")
+    return out
+
+
+def flat_features(x: torch.Tensor, deskewed: bool) -> np.ndarray:
+    """(N, C, H, W) float -> (N, C*H*W) float32 numpy, deskewed first when asked."""
+    if deskewed:
+        x = deskew(x)
+    return np.ascontiguousarray(x.reshape(len(x), -1).numpy(), dtype=np.float32)
+
+
+class GraphFeatures:
+    """deskew -> flatten -> PCA projection; fitted once, reused for new images."""
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray, deskewed: bool):
+        self.mean, self.components, self.deskewed = mean, components, deskewed  # (D,), (d, D)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, deskewed: bool, n_components: int, seed: int
+            ) -> tuple["GraphFeatures", np.ndarray]:
+        """x (N, C, H, W) -> (fitted projection, features (N, d))."""
+        from sklearn.decomposition import PCA
+        flat = flat_features(x, deskewed)                          # (N, D)
+        d = max(1, min(n_components, flat.shape[1], len(flat) - 1))
+        pca = PCA(d, random_state=seed, svd_solver="randomized" if len(flat) > 2000 else "full")
+        feats = pca.fit_transform(flat).astype(np.float32)          # (N, d)
+        return cls(pca.mean_.astype(np.float32), pca.components_.astype(np.float32), deskewed), feats
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        return (flat_features(x, self.deskewed) - self.mean) @ self.components.T  # (N, d)

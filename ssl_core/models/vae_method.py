@@ -1,0 +1,148 @@
+"""VAE-based semi-supervised classifier: VAE latent space -> kNN graph -> Poisson pseudo-labels
+-> the VAE's own encoder fine-tuned as a classifier on them.
+
+The VAE learns from all images without labels; its latent neighbourhoods carry the classes
+(a kNN graph on 16-D latents of deskewed MNIST propagates 10 labels per class to ~96.8%).
+Distilling the propagated labels into the pretrained encoder plus a linear head, with
+shift/rotation augmentation, gives a fast inductive classifier (97.75% median in ~110 s, engine
+research) — against 70% for the same network trained on the 100 labels alone.
+Generates too: `sample(n, label)` decodes draws from each class's latent Gaussian.
+Small sets train the VAE for at least its `min_steps` (20 epochs of 3,000 MNIST images are 220
+steps: 58% with 100 labels, 94% after ~2,000). Images under `small_image_pixels` (8x8
+digits) also get their own VAE settings: with MNIST's (full KL weight, deskewing) the VAE
+posterior-collapses there and the latent graph reaches only 50-70%; small batches at KL weight
+0.25 lift it to ~95% at 5 labels per class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssl_core.models.base import Budget, SSLEstimator, report_stage, staged, to_tensor
+from ssl_core.models.classifier import (
+    ClassifierConfig,
+    predict_logits,
+    train_classifier,
+)
+from ssl_core.models.graph_classifier import (
+    GraphConfig,
+    graph_neighbors,
+    knn_vote,
+    node_proba,
+    propagate_labels,
+)
+from ssl_core.models.mlp import EncoderMLP
+from ssl_core.models.preprocessing import deskew
+from ssl_core.models.propagation import knn_graph
+from ssl_core.models.vae import VAE, VAEConfig
+from ssl_core.neighbours import knn
+from ssl_core.training.trainer import Callback, TrainerConfig
+
+
+@dataclass(frozen=True)
+class VAEMethodConfig:
+    vae: VAEConfig = field(default_factory=lambda: VAEConfig(epochs=20.0, deskew=True))
+    graph: GraphConfig = field(default_factory=lambda: GraphConfig(propagation="poisson"))
+    small_vae: VAEConfig = field(default_factory=lambda: VAEConfig(batch_size=64, beta=0.25))
+    small_image_pixels: int = 100     # H*W*C below this uses `small_vae` (8x8 digits: 64)
+    vae_time_fraction: float = 0.55   # share of the budget the VAE may use
+    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
+        epochs=4.0, min_steps=500, batch_size=256, lr=1e-3))  # low rate keeps the pretraining
+    labeled_weight: float = 3.0       # a user label counts 3x a pseudo-label
+    min_classifier_s: float = 20.0    # less time left than this: skip the classifier and predict
+                                      # by a kNN vote in latent space (a busy machine, tiny budget)
+
+    def vae_for(self, input_shape: tuple[int, ...]) -> VAEConfig:
+        """The VAE settings for images of `input_shape` (H, W, C)."""
+        return self.small_vae if int(np.prod(input_shape)) < self.small_image_pixels else self.vae
+
+
+class VAEMethod(SSLEstimator):
+    """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled); `transform` -> VAE latents (N, z);
+    `sample(n, label)` -> (n, H, W, C) uint8; `vae_` is the fitted VAE estimator."""
+    method = "vae"
+    Config = VAEMethodConfig
+
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback]
+             ) -> None:
+        cfg = self.config
+        self.vae_ = VAE.from_config(cfg.vae_for(X.shape[1:]), self.random_state).fit(
+            X, callbacks=staged(callbacks, "vae"), time_budget_s=budget.share(cfg.vae_time_fraction))
+        z = self.vae_.transform(X)                                    # (N, latent)
+        report_stage(callbacks, "latent graph", 1, 3, budget.elapsed())
+        idx, dist = knn(z, graph_neighbors(cfg.graph, len(X)), exact=True)
+        prop = propagate_labels(knn_graph(idx, dist), codes, len(self.classes_), cfg.graph,
+                                self.random_state)
+        self.validation_ = prop.validation
+        pseudo = prop.scores.argmax(1)                                # (N,) codes
+        self.vae_.set_class_regions(z, self.classes_[pseudo])
+        self.transduction_ = self.classes_[pseudo]
+        self.latents_, self.node_proba_ = z, node_proba(prop.scores).astype(np.float32)
+        metrics = {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
+        classifier_s = budget.share(1.0, reserve_s=5.0, floor_s=0.0)
+        self.net_ = None
+        if classifier_s is not None and classifier_s < cfg.min_classifier_s:
+            report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
+            return                        # no time to distil: predict by latent-space kNN vote
+        self.net_ = self._new_classifier()
+        self.net_.encoder.load_state_dict(self.vae_.net_.encoder.state_dict())
+        self.net_.mu.load_state_dict(self.vae_.net_.mu.state_dict())
+        weights = np.ones(len(X))
+        weights[codes >= 0] = cfg.labeled_weight
+        report_stage(callbacks, "classifier", 2, 3, budget.elapsed(), metrics)
+        trainer = TrainerConfig(time_budget_s=classifier_s, seed=self.random_state)
+        train_classifier(self._inputs(X), pseudo, weights, len(self.classes_), cfg.classifier,
+                         trainer, staged(callbacks, "classifier"), net=self.net_)
+        report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
+
+    def _new_classifier(self) -> EncoderMLP:
+        v = self.vae_.config
+        return EncoderMLP(int(np.prod(self.input_shape_)), len(self.classes_), v.hidden, v.latent_dim)
+
+    def _inputs(self, X: np.ndarray) -> torch.Tensor:
+        """(N, H, W, C) uint8 -> (N, C, H, W) float, deskewed like the VAE's inputs."""
+        x = to_tensor(np.asarray(X))
+        return deskew(x).clamp(0, 1) if self.vae_.config.deskew else x
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self.net_ is None:
+            return knn_vote(self.vae_.transform(X), self.latents_, self.node_proba_)
+        return torch.softmax(predict_logits(self.net_, self._inputs(X)), 1).numpy()
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return self.vae_.transform(X)
+
+    def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
+        """n generated images; from class `label`'s latent region when given."""
+        return self.vae_.sample(n, label, seed)
+
+    def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
+        """Decoded draws from each class's latent region (once the latent graph has run)."""
+        vae = getattr(self, "vae_", None)
+        if vae is None or getattr(vae, "class_means_", None) is None:
+            return None
+        return np.stack([vae.sample(n_per_class, int(c), seed) if c in vae.classes_ else
+                         np.full((n_per_class, *self.input_shape_), 255, np.uint8)
+                         for c in self.classes_])
+
+    def _state(self) -> dict[str, Any]:
+        if self.net_ is None:
+            return {"vae": self.vae_._state(), "latents": torch.from_numpy(self.latents_),
+                    "node_proba": torch.from_numpy(self.node_proba_)}
+        return {"net": self.net_.state_dict(), "vae": self.vae_._state()}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.vae_ = VAE.from_config(self.config.vae_for(self.input_shape_), self.random_state)
+        self.vae_.input_shape_ = self.input_shape_
+        self.vae_._set_state(state["vae"], meta)
+        self.vae_.classes_ = self.classes_
+        self.net_ = None
+        if "net" not in state:
+            self.latents_, self.node_proba_ = state["latents"].numpy(), state["node_proba"].numpy()
+            return
+        self.net_ = self._new_classifier()
+        self.net_.load_state_dict(state["net"])
+        self.net_.eval()
