@@ -73,10 +73,3 @@ def stratified_folds(y: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[np.
             folds[(offset + j) % n_folds].append(int(i))
         offset += 1  # rotate the start so small classes do not all land in fold 0
     return [np.sort(np.array(f, np.int64)) for f in folds if f]
-
-
-def mask_labels(y: np.ndarray, hide: np.ndarray) -> np.ndarray:
-    """A copy of y with the given indices turned unlabeled (-1)."""
-    out = np.array(y, copy=True)
-    out[hide] = -1
-    return out
