@@ -12,7 +12,6 @@ until that commit the old rows still describe a valid prefix of the file (see co
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from PIL import Image, ImageOps
 
 from ssl_core.data.collection import ImageCollection
 from ssl_core.data.decode import ImageError, ImageLimits, decode_image, probe_image
+from ssl_core.data.pixel_file import release, write_pixel_file
 from ssl_core.data.sources import ArrayData, FileData, SourceSpec, load_source
 from ssl_core.data.zip_archive import ArchiveLimits
 from ssl_core.progress import Progress, no_progress, scaled
@@ -32,7 +32,7 @@ from ssl_core.project.folder import Project
 from ssl_core.threads import available_cpus
 
 _THREADS = min(4, available_cpus())  # PIL releases the GIL while decoding
-_COPY_CHUNK = 4096
+_DECODE_WINDOW = 256        # files decoded per batch of the thread pool (bounds memory)
 
 
 class ImportFailed(RuntimeError):
@@ -108,10 +108,16 @@ def import_source(project: Project, spec: SourceSpec, config: ImportConfig = Imp
     if isinstance(data, ArrayData):
         shape = fixed or (*(config.size or data.images.shape[1:3]),
                           config.channels or data.images.shape[3])
-        pixels = _conform_arrays(data.images, shape)
-        names, gt, is_test, class_names = data.names, data.gt, data.is_test, data.class_names
-        progress(0.6, f"writing {len(pixels):,} images")
-        _append(project, store, spec.label, pixels, names, gt, is_test, class_names, report, t0)
+        progress(0.6, f"writing {len(data.images):,} images")
+
+        def fill(rows: np.ndarray) -> np.ndarray:                 # rows (n, H, W, C) of the file
+            step = 4096
+            for s in range(0, len(rows), step):
+                rows[s:s + step] = _conform_arrays(data.images[s:s + step], shape)
+            return np.ones(len(rows), bool)
+
+        _append(project, store, spec.label, len(data.images), shape, fill, data.names, data.gt,
+                data.is_test, data.class_names, report, t0)
     else:
         report.skipped += [asdict(s) for s in data.skipped]
         _import_files(project, store, spec.label, data, config, fixed, report, progress, t0)
@@ -159,8 +165,7 @@ def _import_files(project, store, label, data: FileData, config, fixed, report, 
     if fixed:
         h, w, c = fixed
     else:
-        h, w = config.size or fit_side(
-            Counter((i.height, i.width) for _, i in good).most_common(1)[0][0], config.max_side)
+        h, w = config.size or common_size([(i.height, i.width) for _, i in good], config.max_side)
         c = config.channels or Counter(i.channels for _, i in good).most_common(1)[0][0]
 
     def decode(pair):
@@ -170,21 +175,38 @@ def _import_files(project, store, label, data: FileData, config, fixed, report, 
         except (ImageError, OSError, ValueError) as err:
             return err
 
-    pixels = np.empty((len(good), h, w, c), np.uint8)  # (n_good, H, W, C)
-    keep = np.zeros(len(good), bool)
-    with ThreadPoolExecutor(_THREADS) as pool:
-        for i, out in enumerate(pool.map(decode, good)):
-            if isinstance(out, Exception):
-                report.skipped.append({"path": good[i][0].name, "reason": str(out)})
-            else:
-                pixels[i], keep[i] = out, True
-            if i % 500 == 0:
-                progress(0.5 + 0.3 * i / len(good), f"decoding {i:,} / {len(good):,} images")
-    kept = [pair[0] for pair, k in zip(good, keep) if k]
-    progress(0.85, f"writing {len(kept):,} images")
-    _append(project, store, label, pixels[keep], [it.name for it in kept],
-            np.array([it.gt for it in kept], np.int64), np.array([it.is_test for it in kept], bool),
-            data.class_names, report, t0)
+    def fill(rows: np.ndarray) -> np.ndarray:
+        """Decode every good file straight into its row of the new file (n_good, H, W, C),
+        a few at a time (bounded: no list of decoded images)."""
+        keep = np.zeros(len(good), bool)
+        with ThreadPoolExecutor(_THREADS) as pool:
+            for s in range(0, len(good), _DECODE_WINDOW):
+                for i, out in enumerate(pool.map(decode, good[s:s + _DECODE_WINDOW]), s):
+                    if isinstance(out, Exception):
+                        report.skipped.append({"path": good[i][0].name, "reason": str(out)})
+                    else:
+                        rows[i], keep[i] = out, True
+                release(rows, s, min(s + _DECODE_WINDOW, len(good)))
+                progress(0.5 + 0.45 * min(1.0, (s + _DECODE_WINDOW) / len(good)),
+                         f"decoding {min(s + _DECODE_WINDOW, len(good)):,} / {len(good):,} images")
+        return keep
+
+    _append(project, store, label, len(good), (h, w, c), fill, [it.name for it, _ in good],
+            np.array([it.gt for it, _ in good], np.int64),
+            np.array([it.is_test for it, _ in good], bool), data.class_names, report, t0)
+
+
+def common_size(sizes: list[tuple[int, int]], max_side: int) -> tuple[int, int]:
+    """The (H, W) to store a collection at: its most common size when at least half the images
+    have it (a dataset of one size, with a few odd ones out), scaled down to `max_side`. A
+    collection of mixed sizes (photos: 188 images in 180 sizes) gets a square of its median
+    longer side, at most `max_side`: the most common size there may be a thumbnail that would
+    shrink every photo (50x46 won a vote of 3 in one real folder)."""
+    size, count = Counter(sizes).most_common(1)[0]
+    if count * 2 >= len(sizes):
+        return fit_side(size, max_side)
+    side = min(max_side, int(np.median([max(h, w) for h, w in sizes])))
+    return side, side
 
 
 def fit_side(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -194,20 +216,25 @@ def fit_side(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def _append(project: Project, store: ImageCollection, source_label: str, pixels: np.ndarray,
-            names: list[str], gt: np.ndarray, is_test: np.ndarray, class_names: list[str],
-            report: ImportReport, t0: float) -> None:
-    """Append `pixels` (n, H, W, C) to images.npy and their rows to the database."""
-    n_new = len(pixels)
-    report.size, report.channels = tuple(pixels.shape[1:3]), int(pixels.shape[3])
-    report.ground_truth_classes = list(class_names) if (gt >= 0).any() else []
-    report.n_with_ground_truth = int((gt >= 0).sum())
+def _append(project: Project, store: ImageCollection, source_label: str, n_new: int,
+            shape: tuple[int, int, int], fill, names: list[str], gt: np.ndarray,
+            is_test: np.ndarray, class_names: list[str], report: ImportReport, t0: float) -> None:
+    """Append n_new images of `shape` (H, W, C) to images.npy, written by `fill` straight into
+    the new file (see pixel_file.write_pixel_file), and their rows to the database."""
+    report.size, report.channels = tuple(shape[:2]), int(shape[2])
     if n_new == 0:
         return
     old = store.images()
     n_old = len(old)
     with atomic_path(project.images_path, f"{n_new:,} imported images") as tmp:
-        _write_array(tmp, old, pixels)   # full disk, read-only folder: the old images stay
+        keep = write_pixel_file(tmp, old, n_new, shape, fill)   # full disk, read-only: old stays
+    names = [name for name, k in zip(names, keep) if k]
+    gt, is_test = np.asarray(gt)[keep], np.asarray(is_test)[keep]
+    n_new = len(names)
+    report.ground_truth_classes = list(class_names) if (gt >= 0).any() else []
+    report.n_with_ground_truth = int((gt >= 0).sum())
+    if n_new == 0:
+        return
     with project.store.write() as conn:
         gt_ids = []
         for name in class_names:
@@ -225,23 +252,6 @@ def _append(project: Project, store: ImageCollection, source_label: str, pixels:
         report.seconds = time.perf_counter() - t0  # saved below, so timed now
         conn.execute("INSERT INTO imports (ts, source, report) VALUES (?, ?, ?)",
                      (time.time(), source_label, json.dumps(asdict(report))))
-
-
-def _write_array(tmp, old: np.ndarray, new: np.ndarray) -> None:
-    """Write `old` then `new` rows as one .npy file at `tmp`. The disk space is
-    reserved first: writing into a memory map on a full disk kills the process with SIGBUS,
-    where posix_fallocate raises ENOSPC."""
-    n_old = len(old)
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                    shape=(n_old + len(new), *new.shape[1:]))
-    with open(tmp, "r+b") as fh:
-        os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
-    for start in range(0, n_old, _COPY_CHUNK):
-        stop = min(start + _COPY_CHUNK, n_old)  # never past the old rows into the new ones
-        out[start:stop] = old[start:stop]
-    out[n_old:] = new
-    out.flush()
-    del out
 
 
 def last_import_report(project: Project) -> ImportReport | None:
