@@ -39,3 +39,21 @@ def test_scores_shape_and_labeled_points_keep_their_class():
     u = poisson_learning(knn_graph(*knn(x, 8)), labeled, y[labeled], 2)
     assert u.shape == (200, 2) and np.isfinite(u).all()
     assert (u[labeled].argmax(1) == y[labeled]).all()
+
+
+def test_images_no_label_can_reach_take_the_nearest_reached_images_class():
+    """Near-duplicate groups make a kNN graph fall apart; a group without a label must not all
+    land in the first class (argmax of zero scores)."""
+    from ssl_core.models.graph_classifier import reach_unreached
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [12.0, 0.0]])              # C is near B
+    x = np.concatenate([c + rng.normal(0, 0.05, (20, 2)) for c in centres]).astype(np.float32)
+    codes = np.full(60, -1)
+    codes[[0, 1]], codes[[20, 21]] = 0, 1                                    # A: 0, B: 1, C: none
+    W = knn_graph(*knn(x, 5))
+    labeled = np.flatnonzero(codes >= 0)
+    scores = poisson_learning(W, labeled, codes[labeled], 2)
+    assert (scores[40:].argmax(1) == 0).all()            # the old answer: C all in class 0
+    assert reach_unreached(scores, W, codes, x) == 20
+    assert (scores[40:].argmax(1) == 1).all() and (scores[:20].argmax(1) == 0).all()

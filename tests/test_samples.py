@@ -213,8 +213,10 @@ def test_rgb_images_of_any_size():
     X[:20, :, :, 0] = 220                                         # red images and blue images
     X[20:, :, :, 2] = 220
     X = np.clip(X + rng.integers(0, 30, X.shape), 0, 255).astype(np.uint8)
-    vae = VAE.from_config(VAEConfig(hidden=(16, 8), latent_dim=2, epochs=20, batch_size=20, lr=1e-2,
-                                    min_steps=0), random_state=0).fit(X)
+    # colour images train the conv VAE (conv_nets.py), which needs a few hundred steps
+    vae = VAE.from_config(VAEConfig(latent_dim=2, batch_size=20, lr=3e-3, min_steps=400,
+                                    conv_width=(8, 16)), random_state=0).fit(X)
+    assert vae.kind_ == "conv"
     assert samples.reconstructions(vae, X, [0, 39]).tiles.shape == (4, 10, 14, 3)
     strip = samples.interpolation(vae, X, 0, 39, steps=4)
     assert strip.tiles.shape == (6, 10, 14, 3)

@@ -11,7 +11,6 @@ checkpoint cannot run code when opened.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import time
 from collections.abc import Iterable
@@ -22,6 +21,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ssl_core.models.params import build_config, config_init
+from ssl_core.models.representation import PIXELS, feature_matrix, resolve_representation
 from ssl_core.project.files import write_atomic, write_bytes_atomic
 from ssl_core.threads import torch_threads
 from ssl_core.training.trainer import Callback, TrainProgress
@@ -131,17 +132,22 @@ class SSLEstimator(BaseEstimator):
     `sklearn.base.clone` work), plus `random_state`. `self.config` gives them back as one typed
     `Config`; `from_config(config)` builds an estimator from one.
 
-    Subclasses set `method` and `Config`, implement `_fit(X, codes, budget, callbacks, ...)`
-    and `predict_proba`, and list their torch modules / extra tensors in `_state()` /
-    `_set_state()`. `fit` checks the input, encodes the labels and runs `_fit` with torch's
-    threads set for this call only (restored afterwards: no process-wide state changes)."""
+    Every Config has `representation` ('auto', 'pixels' or a feature extractor, see
+    representation.py): in feature mode `fit`, `predict_proba` and `transform` take the images'
+    features as an optional `features=` argument and extract them themselves when it is None.
+
+    Subclasses set `method` and `Config`, implement `_fit(X, codes, budget, callbacks,
+    features=...)` and `_predict_proba(X, features)`, and list their torch modules / extra
+    tensors in `_state()` / `_set_state()`. `fit` checks the input, encodes the labels and runs
+    `_fit` with torch's threads set for this call only (restored afterwards: no process-wide
+    state changes)."""
     method: ClassVar[str] = "base"
     Config: ClassVar[type] = object
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "Config" in cls.__dict__ and "__init__" not in cls.__dict__:
-            cls.__init__ = _config_init(cls.Config)
+            cls.__init__ = config_init(cls.Config)
 
     @classmethod
     def from_config(cls, config: Any = None, random_state: int = 0) -> "SSLEstimator":
@@ -160,21 +166,45 @@ class SSLEstimator(BaseEstimator):
 
     # -- sklearn-style API -------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, callbacks: Iterable[Callback] = (),
-            time_budget_s: float | None = None, **fit_params: Any) -> "SSLEstimator":
+            time_budget_s: float | None = None, features: np.ndarray | None = None,
+            **fit_params: Any) -> "SSLEstimator":
         """Learn from X (N, H, W, C) uint8 and y (N,) class values with -1 = unlabeled, within
-        `time_budget_s` seconds of wall time (None: no limit). `callbacks` receive a
-        TrainProgress after every optimisation step (raise inside one to stop)."""
+        `time_budget_s` seconds of wall time (None: no limit; feature extraction counts).
+        `features`: X's features (N, D) for this representation, when already computed.
+        `callbacks` receive a TrainProgress after every optimisation step (raise to stop)."""
         X, codes = self._check_fit_input(X, y, time_budget_s)
+        budget, callbacks = Budget(time_budget_s), list(callbacks)
+        self.representation_ = resolve_representation(self.representation, self.input_shape_)
         with torch_threads():
-            self._fit(X, codes, Budget(time_budget_s), list(callbacks), **fit_params)
+            feats = feature_matrix(self.representation_, X, features, callbacks)   # (N, D) | None
+            self._fit(X, codes, budget, callbacks, features=feats, **fit_params)
         return self
 
     def _fit(self, X: np.ndarray, codes: np.ndarray, budget: "Budget", callbacks: list[Callback],
-             **fit_params: Any) -> None:
+             features: np.ndarray | None = None, **fit_params: Any) -> None:
         raise NotImplementedError
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict_proba(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """(N, K) class probabilities of X (N, H, W, C) uint8, columns in `classes_` order."""
+        X = check_images(X)
+        with torch_threads():
+            return self._predict_proba(X, feature_matrix(self.representation_, X, features))
+
+    def _predict_proba(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """(N, d) float32: the space the fitted model classifies X (N, H, W, C) uint8 in (its
+        embedding: graph space, network features); estimators without one raise."""
+        X = check_images(X)
+        with torch_threads():
+            return self._transform(X, feature_matrix(self.representation_, X, features))
+
+    def _transform(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no embedding")
+
+    def predict(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X, features), axis=1)]
 
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         return float((self.predict(X) == np.asarray(y)).mean())
@@ -218,7 +248,8 @@ class SSLEstimator(BaseEstimator):
         meta = {"format": FORMAT_VERSION, "method": self.method,
                 "config": dataclasses.asdict(self.config), "random_state": self.random_state,
                 "classes": [int(c) for c in self.classes_],
-                "input_shape": [int(v) for v in self.input_shape_]}
+                "input_shape": [int(v) for v in self.input_shape_],
+                "representation": self.representation_}
         validation = getattr(self, "validation_", None)
         if validation is not None:
             meta["validation"] = validation.to_dict()
@@ -242,55 +273,11 @@ class SSLEstimator(BaseEstimator):
         except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
             raise ModelFileError(f"refused to load {folder / 'weights.pt'}: not a plain "
                                  f"weights file ({type(err).__name__}: {err})") from err
-        model = cls.from_config(_build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
+        model = cls.from_config(build_config(cls.Config, meta["config"]), meta.get("random_state", 0))
         model.classes_ = np.array(meta["classes"], np.int64)
         model.input_shape_ = tuple(meta["input_shape"])
+        model.representation_ = meta.get("representation", PIXELS)
         if "validation" in meta:
             model.validation_ = Accuracy(**meta["validation"])
         model._set_state(state, meta)
         return model
-
-
-def _build_config(config_cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a (possibly nested) config dataclass from its asdict() form; JSON turned
-    tuples into lists, so fields whose default is a tuple get tuples back."""
-    kwargs = {}
-    for f in dataclasses.fields(config_cls):
-        if f.name not in values:
-            continue
-        v = values[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        if dataclasses.is_dataclass(default) and isinstance(v, dict):
-            v = _build_config(type(default), v)
-        elif isinstance(default, tuple) and isinstance(v, list):
-            v = tuple(v)
-        kwargs[f.name] = v
-    return config_cls(**kwargs)
-
-
-def _config_init(config_cls: type):
-    """An `__init__` whose keyword arguments are the fields of `config_cls` (with its defaults)
-    and `random_state`: what scikit-learn's get_params / set_params / clone introspect. It only
-    stores them, as scikit-learn requires."""
-    fields = dataclasses.fields(config_cls)
-    defaults = config_cls()
-    names = {f.name for f in fields}
-
-    def __init__(self, *, random_state: int = 0, **params: Any) -> None:
-        unknown = set(params) - names
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unknown parameters {sorted(unknown)}; "
-                            f"it takes {', '.join(sorted(names))} and random_state")
-        for f in fields:
-            setattr(self, f.name, params.get(f.name, getattr(defaults, f.name)))
-        self.random_state = random_state
-
-    kw = inspect.Parameter.KEYWORD_ONLY
-    __init__.__signature__ = inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [inspect.Parameter(f.name, kw, default=getattr(defaults, f.name)) for f in fields]
-        + [inspect.Parameter("random_state", kw, default=0)])
-    __init__.__doc__ = f"Hyperparameters: the fields of {config_cls.__name__}, and random_state."
-    return __init__

@@ -25,7 +25,8 @@ from ssl_core.models.classifier import (
     train_classifier,
 )
 from ssl_core.models.cnn import SmallCNN
-from ssl_core.models.mlp import DiscriminatorMLP, EncoderMLP
+from ssl_core.models.mlp import DiscriminatorMLP, EncoderMLP, FeatureHead
+from ssl_core.models.preprocessing import FeatureProjection, projection_from_state
 from ssl_core.training.trainer import Callback, TrainerConfig
 from ssl_core.training.validation import accuracy, stratified_holdout
 
@@ -34,7 +35,8 @@ FAMILIES = ("cnn", "gan", "vae")
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    family: str = "cnn"             # 'cnn' | 'gan' | 'vae': which network (see module doc)
+    representation: str = "auto"    # 'auto' | 'pixels' | a feature extractor (representation.py)
+    family: str = "cnn"             # pixels: 'cnn' | 'gan' | 'vae': which network (module doc)
     augment: bool = True            # same augmentation as the semi-supervised students
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     val_fraction: float = 0.2       # labels held out per class for validation_ (0 = none)
@@ -57,10 +59,16 @@ class SupervisedBaseline(SSLEstimator):
     method = "baseline"
     Config = BaselineConfig
 
-    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback]
-             ) -> None:
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
+             features: np.ndarray | None = None) -> None:
         keep = np.flatnonzero(codes >= 0)
-        x, codes = to_tensor(X[keep]), codes[keep]                    # (L, C, H, W), (L,)
+        self.projection_ = None
+        if features is None:
+            x = to_tensor(X[keep])                                    # (L, C, H, W)
+        else:                                    # the labeled images' features only: no PCA,
+            self.projection_, z = FeatureProjection.fit(features[keep], 0, self.random_state)
+            x = torch.from_numpy(z)                                   # (L, D) centred, L2
+        codes = codes[keep]
         self.validation_ = None
         train, val = stratified_holdout(codes, self.config.val_fraction, self.random_state)
         if self.config.val_fraction > 0 and len(val) and len(np.unique(codes[train])) >= 2:
@@ -78,18 +86,29 @@ class SupervisedBaseline(SSLEstimator):
         weights = np.zeros(len(codes))
         weights[rows] = 1.0
         torch.manual_seed(self.random_state)
-        net = build_network(self.config.family, self.input_shape_, len(self.classes_), cfg)
+        net = self._network(x.shape[1], cfg)
         trainer = TrainerConfig(time_budget_s=budget_s, seed=self.random_state)
         return train_classifier(x, codes, weights, len(self.classes_), cfg, trainer, callbacks, net=net)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return torch.softmax(predict_logits(self.net_, to_tensor(np.asarray(X))), 1).numpy()
+    def _network(self, d_features: int, cfg: ClassifierConfig) -> torch.nn.Module:
+        if self.projection_ is not None:
+            return FeatureHead(d_features, len(self.classes_))
+        return build_network(self.config.family, self.input_shape_, len(self.classes_), cfg)
+
+    def _predict_proba(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        x = X if self.projection_ is None else torch.from_numpy(self.projection_(features))
+        return torch.softmax(predict_logits(self.net_, x), 1).numpy()
 
     def _state(self) -> dict[str, Any]:
-        return {"net": self.net_.state_dict()}
+        state = {"net": self.net_.state_dict()}
+        if self.projection_ is not None:
+            state["projection"] = self.projection_.state()
+        return state
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.net_ = build_network(self.config.family, self.input_shape_, len(self.classes_),
-                                  self.config.classifier)
+        self.projection_ = (projection_from_state(state["projection"]) if "projection" in state
+                            else None)
+        d = None if self.projection_ is None else len(self.projection_.mean)
+        self.net_ = self._network(d, self.config.classifier)
         self.net_.load_state_dict(state["net"])
         self.net_.eval()

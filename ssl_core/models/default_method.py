@@ -10,6 +10,11 @@ Why this shape (engine research, MNIST with 10 labels per class, 2 CPU cores):
 Median 99.03% in ~165 s at a 180 s budget. Below 5,000 images (e.g. scikit-learn's 8x8 digits)
 the CNN student was worse than the graph (86-92% vs 96%), so small data sets stop after step 1.
 
+On pretrained features (photos; representation.py) the graph is built on the features instead,
+and a small MLP head over them is the distilled student: a CNN on 128-px photos learns nothing
+useful from a few hundred pseudo-labels within minutes on a CPU, the features already carry
+what it would have to learn.
+
 Every stage shares one wall-clock budget; the CNN schedules anneal to their share of it.
 `validation_` is the graph stage's accuracy on held-out user labels (the CNN rounds train on
 all labels, so they have no untouched hold-out; they usually improve on the graph).
@@ -36,6 +41,7 @@ from ssl_core.models.graph_classifier import (
     GraphConfig,
     graph_neighbors,
 )
+from ssl_core.models.mlp import FeatureHead
 from ssl_core.models.propagation import knn_graph, poisson_learning
 from ssl_core.neighbours import knn
 from ssl_core.training.trainer import Callback, TrainerConfig
@@ -43,8 +49,11 @@ from ssl_core.training.trainer import Callback, TrainerConfig
 
 @dataclass(frozen=True)
 class DefaultMethodConfig:
+    representation: str = "auto"    # 'auto' | 'pixels' | a feature extractor (representation.py)
     graph: GraphConfig = field(default_factory=GraphConfig)      # stage 1
     cnn: ClassifierConfig = field(default_factory=ClassifierConfig)  # the distilled student
+    head: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(  # feature mode's
+        epochs=40.0, min_steps=300, batch_size=128, lr=2e-3, feature_noise=0.05))  # student
     rounds: int = 2                 # CNN rounds; round r > 1 trains on CNN/graph agreement
     labeled_weight: float = 3.0     # a user label counts 3x a pseudo-label
     min_round_s: float = 60.0       # no extra round with less CNN time than this
@@ -63,18 +72,22 @@ class DefaultMethod(GraphClassifier):
     Config = DefaultMethodConfig
 
     def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
-             init: SSLEstimator | None = None) -> None:
+             features: np.ndarray | None = None, init: SSLEstimator | None = None) -> None:
         """`init`: the previous fit on the same images (the last run). Its kNN graph is reused
         (the propagation alone takes seconds) and, when the classes and network match, its CNN
         is fine-tuned for one short round instead of trained from scratch: small label changes
         give new predictions in a fraction of the time."""
+        if features is not None:
+            self._fit_features(X, codes, budget, callbacks, features, init)
+            return
         cfg = self.config
+        self.head_ = None
         x = to_tensor(X)                                              # (N, C, H, W)
         warm_net = self._warm_net(init, x.shape[1])
         n_rounds = (1 if warm_net is not None else cfg.rounds) if len(x) >= cfg.min_images_for_cnn else 0
         n_stages = 1 + n_rounds
         report_stage(callbacks, "graph", 0, n_stages, budget.elapsed())
-        self.fit_graph_(x, codes, cfg.graph, reuse=init)
+        self.fit_graph_(x, codes, cfg.graph, reuse=init, images=X)
         self.history_ = [("graph", round(budget.elapsed(), 1))]
         report_stage(callbacks, "graph", 1, n_stages, budget.elapsed(), self._val_metrics())
         self.net_: SmallCNN | None = None
@@ -110,6 +123,32 @@ class DefaultMethod(GraphClassifier):
         self.validation_of_ = ("the graph stage; the CNN distilled from it trains on every "
                                "label, so it has no hold-out" if self.net_ is not None else None)
         self.fit_images_ = None                                       # only previews needed it
+
+    def _fit_features(self, X: np.ndarray, codes: np.ndarray, budget: Budget,
+                      callbacks: list[Callback], features: np.ndarray,
+                      init: SSLEstimator | None) -> None:
+        """Feature mode: the graph on the features, then an MLP head over the graph space
+        trained on every image's pseudo-label (the user's labels weigh `labeled_weight`)."""
+        cfg = self.config
+        self.net_ = None
+        report_stage(callbacks, "graph", 0, 2, budget.elapsed())
+        self.fit_graph_(features, codes, cfg.graph, reuse=init, images=X)
+        self.history_ = [("graph", round(budget.elapsed(), 1))]
+        report_stage(callbacks, "graph", 1, 2, budget.elapsed(), self._val_metrics())
+        z = torch.from_numpy(np.ascontiguousarray(self.features_))    # (N, d) graph space
+        targets = self.scores_.argmax(1)                              # (N,) pseudo-labels
+        weights = np.ones(len(z))
+        weights[codes >= 0] = cfg.labeled_weight
+        trainer = TrainerConfig(time_budget_s=budget.share(1.0, reserve_s=5.0, floor_s=2.0),
+                                seed=self.random_state)
+        head = FeatureHead(z.shape[1], len(self.classes_))
+        self.head_ = train_classifier(z, targets, weights, len(self.classes_), cfg.head, trainer,
+                                      staged(callbacks, "head"), net=head)
+        self.history_.append(("head", round(budget.elapsed(), 1)))
+        report_stage(callbacks, "done", 2, 2, budget.elapsed(), self._val_metrics())
+        self.validation_of_ = ("the graph stage; the head distilled from it trains on every "
+                               "label, so it has no hold-out")
+        self.fit_images_ = None
 
     def _warm_net(self, init: SSLEstimator | None, channels: int) -> SmallCNN | None:
         """A copy of `init`'s CNN when it can be fine-tuned here: same classes, same input."""
@@ -148,27 +187,43 @@ class DefaultMethod(GraphClassifier):
         weights[labeled] = cfg.labeled_weight
         return targets, weights
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        if self.head_ is not None:                                    # feature mode
+            z = torch.from_numpy(self.graph_space(X, features))
+            return torch.softmax(predict_logits(self.head_, z), 1).numpy()
         if self.net_ is None:                                         # graph-only (small data)
-            return super().predict_proba(X)
+            return super()._predict_proba(X, features)
         return torch.softmax(predict_logits(self.net_, to_tensor(X)), 1).numpy()
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """The CNN's embedding (N, hidden); the graph features on small data."""
+    @torch.no_grad()
+    def _transform(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """The classifier's embedding: the head's hidden layer (feature mode), the CNN's
+        (N, hidden), or the graph space on small data."""
+        if self.head_ is not None:
+            z = torch.from_numpy(self.graph_space(X, features))
+            return torch.cat([self.head_.embedding(z[s:s + 4096]) for s in range(0, len(z), 4096)]
+                             ).numpy() if len(z) else np.zeros((0, self.head_.head.in_features), np.float32)
         if self.net_ is None:
-            return super().transform(X)
+            return super()._transform(X, features)
         return forward_all(self.net_, to_tensor(X))[1].numpy()
 
     def _state(self) -> dict[str, Any]:
+        if self.head_ is not None:
+            return {"kind": "head", "head": self.head_.state_dict(), **super()._state()}
         if self.net_ is None:
             return {"kind": "graph", **super()._state()}
         return {"kind": "cnn", "net": self.net_.state_dict(), "width": list(self.width_),
                 "graph": self.graph_cache_.state()}
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.net_ = None
-        if state["kind"] == "graph":
+        self.net_, self.head_ = None, None
+        if state["kind"] in ("graph", "head"):
             super()._set_state(state, meta)
+        if state["kind"] == "head":
+            self.head_ = FeatureHead(self.features_.shape[1], len(self.classes_))
+            self.head_.load_state_dict(state["head"])
+            self.head_.eval()
+        if state["kind"] != "cnn":
             return
         self.width_ = tuple(state["width"])
         self.graph_cache_ = GraphCache.from_state(state["graph"])

@@ -27,9 +27,12 @@ from ssl_core.models.base import (
     report_stage,
     softmax_np,
     to_tensor,
-    to_uint8_images,
 )
-from ssl_core.models.preprocessing import GraphFeatures
+from ssl_core.models.preprocessing import (
+    FeatureProjection,
+    PixelProjection,
+    projection_from_state,
+)
 from ssl_core.models.propagation import PROPAGATORS, knn_graph
 from ssl_core.neighbours import knn, knn_query
 from ssl_core.training.trainer import Callback
@@ -43,8 +46,10 @@ from ssl_core.training.validation import (
 
 @dataclass(frozen=True)
 class GraphConfig:
-    deskew: bool = True             # shear-normalising lifts the MNIST graph from 96.7% to 98.4%
-    n_components: int = 50         # PCA dims: 30-100 within 0.1 point; 50 keeps kNN ~12 s at 70k
+    representation: str = "auto"   # 'auto' | 'pixels' | a feature extractor (representation.py)
+    deskew: bool = True             # pixels: shear-normalising lifts MNIST from 96.7% to 98.4%
+    n_components: int = 50         # pixels: PCA dims: 30-100 within 0.1 point; 50 keeps kNN ~12 s at 70k
+    feature_components: int = 128  # features: PCA dims after centring + L2 (exact kNN at 100k: ~20 s)
     n_neighbors: int = 0           # 0 = auto: 10 (k=10 beat 20 by 0.5 on MNIST), 5 below small_data
     propagation: str = "auto"      # 'poisson' | 'laplace' | 'auto' (chosen on the labeled images)
     max_iter: int = 500            # Poisson iterations: 500 within 0.01 point of 1,000 on MNIST
@@ -103,13 +108,21 @@ def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cf
     return best
 
 
-def data_key(x: torch.Tensor) -> str:
-    """A cheap fingerprint of a dataset (N, C, H, W): its shape and ~512 evenly spaced images.
-    Warm starts reuse a fitted graph only for the very same images."""
-    step = max(1, len(x) // 512)
-    digest = hashlib.blake2b(repr(tuple(x.shape)).encode(), digest_size=16)
-    digest.update(np.ascontiguousarray(x[::step].numpy()).tobytes())
+def data_key(inputs: np.ndarray | torch.Tensor) -> str:
+    """A cheap fingerprint of a dataset (pixels (N, C, H, W) or features (N, D)): its shape and
+    ~512 evenly spaced rows. Warm starts reuse a fitted graph only for the very same inputs."""
+    step = max(1, len(inputs) // 512)
+    rows = inputs[::step]
+    rows = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+    digest = hashlib.blake2b(repr(tuple(inputs.shape)).encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(rows).tobytes())
     return digest.hexdigest()
+
+
+def graph_settings(cfg: GraphConfig, kind: str, n: int) -> tuple:
+    """What a cached graph must have been built with to be reused."""
+    dims = cfg.n_components if kind == "pixels" else cfg.feature_components
+    return (kind, cfg.deskew if kind == "pixels" else None, dims, graph_neighbors(cfg, n))
 
 
 @dataclass
@@ -117,38 +130,43 @@ class GraphCache:
     """The label-independent part of the graph stage (about 90% of its time on MNIST): the
     feature projection, the features and the kNN lists. A retrain on new labels for the same
     images reuses it and only propagates again."""
-    key: str                   # data_key of the images
-    settings: tuple            # (deskew, n_components, k) it was built with
-    projection: "GraphFeatures"
-    features: np.ndarray       # (N, d) float32
+    key: str                   # data_key of the inputs
+    settings: tuple            # graph_settings it was built with
+    projection: PixelProjection | FeatureProjection
+    features: np.ndarray       # (N, d) float32: the graph space
     idx: np.ndarray            # (N, k) int64 neighbour ids
     dist: np.ndarray           # (N, k) float32 distances
     knn_s: float = 0.0         # what the kNN search took (the pipeline plans its rounds by it)
 
     @classmethod
-    def build(cls, x: torch.Tensor, cfg: GraphConfig, seed: int, key: str) -> "GraphCache":
-        projection, feats = GraphFeatures.fit(x, cfg.deskew, cfg.n_components, seed)
-        k = graph_neighbors(cfg, len(x))
+    def build(cls, inputs: np.ndarray | torch.Tensor, cfg: GraphConfig, seed: int,
+              key: str) -> "GraphCache":
+        """inputs: pixels (N, C, H, W) float tensor, or features (N, D) array."""
+        if isinstance(inputs, torch.Tensor):
+            projection, feats = PixelProjection.fit(inputs, cfg.deskew, cfg.n_components, seed)
+        else:
+            projection, feats = FeatureProjection.fit(inputs, cfg.feature_components, seed)
+        k = graph_neighbors(cfg, len(inputs))
         t0 = time.perf_counter()
         idx, dist = knn(feats, k, exact=True)
-        return cls(key, (cfg.deskew, cfg.n_components, k), projection, feats, idx, dist,
-                   time.perf_counter() - t0)
+        return cls(key, graph_settings(cfg, projection.kind, len(inputs)), projection, feats,
+                   idx, dist, time.perf_counter() - t0)
 
     def fits(self, key: str, cfg: GraphConfig, n: int) -> bool:
-        return self.key == key and self.settings == (cfg.deskew, cfg.n_components, graph_neighbors(cfg, n))
+        return self.key == key and self.settings == graph_settings(cfg, self.projection.kind, n)
 
     def state(self) -> dict[str, Any]:
         t = torch.from_numpy
-        return {"key": self.key, "settings": list(self.settings), "pca_mean": t(self.projection.mean),
-                "pca_components": t(self.projection.components), "deskew": self.projection.deskewed,
-                "features": t(self.features), "idx": t(np.asarray(self.idx, np.int64)),
+        return {"key": self.key, "settings": list(self.settings),
+                "projection": self.projection.state(), "features": t(self.features),
+                "idx": t(np.asarray(self.idx, np.int64)),
                 "dist": t(np.asarray(self.dist, np.float32)), "knn_s": float(self.knn_s)}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> "GraphCache":
-        projection = GraphFeatures(s["pca_mean"].numpy(), s["pca_components"].numpy(), bool(s["deskew"]))
-        return cls(s["key"], tuple(s["settings"]), projection, s["features"].numpy(),
-                   s["idx"].numpy(), s["dist"].numpy(), float(s.get("knn_s", 0.0)))
+        return cls(s["key"], tuple(s["settings"]), projection_from_state(s["projection"]),
+                   s["features"].numpy(), s["idx"].numpy(), s["dist"].numpy(),
+                   float(s.get("knn_s", 0.0)))
 
 
 class GraphClassifier(SSLEstimator):
@@ -162,25 +180,27 @@ class GraphClassifier(SSLEstimator):
     warm_startable = True      # fit(..., init=previous model) reuses its graph
 
     def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
-             init: SSLEstimator | None = None) -> None:
+             features: np.ndarray | None = None, init: SSLEstimator | None = None) -> None:
         """`init`: a previous fit on the same images (e.g. the last run) whose graph is reused."""
         report_stage(callbacks, "graph", 0, 1, budget.elapsed())
-        self.fit_graph_(to_tensor(X), codes, reuse=init)
+        self.fit_graph_(graph_inputs(X, features), codes, reuse=init, images=X)
         report_stage(callbacks, "graph", 1, 1, budget.elapsed(), self._val_metrics())
         self.fit_images_ = None                                       # only previews needed it
 
-    def fit_graph_(self, x: torch.Tensor, codes: np.ndarray, cfg: GraphConfig | None = None,
-                   reuse: SSLEstimator | None = None) -> Propagation:
-        """The graph stage on prepared input x (N, C, H, W); shared with the pipelines. With
-        `reuse` (an earlier fit on the same images and settings) only the propagation runs."""
+    def fit_graph_(self, inputs: np.ndarray | torch.Tensor, codes: np.ndarray,
+                   cfg: GraphConfig | None = None, reuse: SSLEstimator | None = None,
+                   images: np.ndarray | None = None) -> Propagation:
+        """The graph stage on `graph_inputs` (pixels (N, C, H, W) or features (N, D)); shared
+        with the other methods. With `reuse` (an earlier fit on the same inputs and settings)
+        only the propagation runs. `images` (N, H, W, C) uint8 are kept for previews."""
         cfg = cfg or self.config
         self.graph_config_ = cfg
-        self.fit_images_ = x                                         # for preview(); not saved
-        key = data_key(x)
+        self.fit_images_ = images                                    # for preview(); not saved
+        key = data_key(inputs)
         cache = getattr(reuse, "graph_cache_", None)
-        self.graph_reused_ = cache is not None and cache.fits(key, cfg, len(x))
+        self.graph_reused_ = cache is not None and cache.fits(key, cfg, len(inputs))
         if not self.graph_reused_:
-            cache = GraphCache.build(x, cfg, self.random_state, key)
+            cache = GraphCache.build(inputs, cfg, self.random_state, key)
         self.graph_cache_ = cache
         self.projection_, self.features_ = cache.projection, cache.features
         idx, dist = cache.idx, cache.dist
@@ -188,6 +208,7 @@ class GraphClassifier(SSLEstimator):
         self.graph_ = knn_graph(idx, dist)
         self.node_scale_ = dist[:, -1].astype(np.float32)           # (N,) local kernel width
         result = propagate_labels(self.graph_, codes, len(self.classes_), cfg, self.random_state)
+        self.unreached_ = reach_unreached(result.scores, self.graph_, codes, self.features_)
         self.graph_seconds_ = cache.knn_s + time.perf_counter() - t0  # kNN + propagation
         self.scores_ = result.scores
         self.propagation_, self.validation_ = result.method, result.validation
@@ -205,13 +226,17 @@ class GraphClassifier(SSLEstimator):
     def _val_metrics(self) -> dict[str, float]:
         return {} if self.validation_ is None else {"val_accuracy": self.validation_.value}
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Graph feature space (deskewed PCA): (N, H, W, C) uint8 -> (N, d)."""
-        return self.projection_(to_tensor(X)).astype(np.float32)
+    def graph_space(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """Where the graph lives: (N, H, W, C) uint8 (and features in feature mode) -> (N, d)."""
+        return self.projection_(graph_inputs(X, features)).astype(np.float32)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _transform(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        return self.graph_space(X, features)
+
+    def _predict_proba(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
         """kNN vote over the fitted nodes; an image that was fitted gets its own label back."""
-        return knn_vote(self.transform(X), self.features_, self.node_proba_, self.node_scale_)
+        return knn_vote(self.graph_space(X, features), self.features_, self.node_proba_,
+                        self.node_scale_)
 
     def _state(self) -> dict[str, Any]:
         t = torch.from_numpy
@@ -237,6 +262,25 @@ def propagate_labels(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: G
     return Propagation(scores, method, validation)
 
 
+def reach_unreached(scores: np.ndarray, W: sp.csr_matrix, codes: np.ndarray,
+                    points: np.ndarray) -> int:
+    """Give nodes that no label can reach through the graph the scores of their nearest reached
+    node in `points` (N, d), in place; returns how many there were. A kNN graph falls apart into
+    pieces on collections of near-duplicates (bursts of photos, crops of one picture): a piece
+    without a label gets no signal from propagation, and argmax of its all-zero scores would put
+    every image of it in the first class (seen: 27% on a collection of crops, 1,829 of 1,980
+    images in one class)."""
+    from scipy.sparse.csgraph import connected_components
+
+    _, component = connected_components(W, directed=False)
+    reached = np.isin(component, component[codes >= 0])                      # (N,)
+    if reached.all() or not reached.any():
+        return 0
+    idx, _ = knn_query(points[~reached], points[reached], 1)                 # (U, 1)
+    scores[~reached] = scores[np.flatnonzero(reached)[idx[:, 0]]]
+    return int((~reached).sum())
+
+
 def knn_vote(queries: np.ndarray, nodes: np.ndarray, proba: np.ndarray,
              scale: np.ndarray | None = None, k: int = 10) -> np.ndarray:
     """Class probabilities of new points (M, d) from their k nearest fitted nodes (N, d) with
@@ -255,18 +299,23 @@ def knn_vote(queries: np.ndarray, nodes: np.ndarray, proba: np.ndarray,
     return p / p.sum(1, keepdims=True)
 
 
-def class_members(x: torch.Tensor, codes: np.ndarray, n_classes: int, n: int, seed: int
+def graph_inputs(X: np.ndarray, features: np.ndarray | None) -> np.ndarray | torch.Tensor:
+    """What the graph is built on: the features in feature mode, else the pixels as a float
+    tensor (N, C, H, W) (pixel mode is for small images, where that tensor is small)."""
+    return features if features is not None else to_tensor(X)
+
+
+def class_members(X: np.ndarray, codes: np.ndarray, n_classes: int, n: int, seed: int
                   ) -> np.ndarray:
-    """(K, n, H, W, C) uint8: n random images of x (N, C, H, W) per code; blank where a class
-    has fewer than n members."""
+    """(K, n, H, W, C) uint8: n random images of X (N, H, W, C) uint8 per code; blank where a
+    class has fewer than n members."""
     rng = np.random.default_rng(seed)
-    _, c, h, w = x.shape
-    out = np.full((n_classes, n, h, w, c), 255, np.uint8)
+    out = np.full((n_classes, n, *X.shape[1:]), 255, np.uint8)
     for k in range(n_classes):
         ids = np.flatnonzero(codes == k)
         ids = np.sort(rng.choice(ids, min(n, len(ids)), replace=False)) if len(ids) else ids
         if len(ids):
-            out[k, :len(ids)] = to_uint8_images(x[torch.from_numpy(ids)])
+            out[k, :len(ids)] = X[ids]
     return out
 
 

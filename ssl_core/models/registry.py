@@ -20,7 +20,7 @@ METHODS: dict[str, type[SSLEstimator]] = {
 }
 
 DESCRIPTIONS = {
-    "default": "Graph propagation over all images, distilled into a CNN (recommended)",
+    "default": "Graph propagation over all images, distilled into a classifier (recommended)",
     "gan": "Semi-supervised GAN: discriminator with K classes + fake; generates samples",
     "vae": "VAE-based: latent-space graph, then the VAE encoder fine-tuned; per-class samples",
     "graph": "Graph propagation only: fastest, no CNN",

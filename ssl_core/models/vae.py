@@ -4,9 +4,20 @@ Its encoder gives the latent space the app maps with UMAP and the semi-supervise
 build their neighbour graph on; its decoder gives reconstructions, interpolations and, given
 labels, per-class samples (decode points drawn from each class's region of the latent space).
 
-A fully connected encoder/decoder over flattened pixels: it handles any image size, and on two
-CPU cores a 784-512-256-16 model trains an MNIST epoch in ~2.6 s. The decoder is Bernoulli
-(logits; images in [0, 1]); the loss is the negative ELBO of the paper's appendix B.
+Three kinds of input, one estimator (`kind_`):
+- 'mlp': small greyscale images (up to 32x32): a fully connected encoder/decoder over flattened
+  pixels; on two CPU cores a 784-512-256-16 model trains an MNIST epoch in ~2.6 s.
+- 'conv': colour or larger images: the conv encoder/decoder of conv_nets.py at a working side
+  of at most `max_side` px (why 32: conv_nets.py).
+- 'vectors': feature vectors (N, D) float (pretrained features after their projection): the
+  MLP with a Gaussian decoder instead of the Bernoulli one, no deskewing.
+Images get a Bernoulli decoder (logits; pixels in [0, 1]); the loss is the negative ELBO of the
+paper's appendix B. Vectors are centred and scaled to unit mean variance (one scale for all
+dimensions: per-dimension whitening would inflate the weak PCA directions, which cost label
+propagation 3-7 points on photos, docs/photos.md), and their Gaussian decoder learns one
+shared variance (the calibrated decoder of Rybkin et al. 2021, "sigma-VAE"), which balances
+reconstruction against the KL term by itself instead of a hand-set weight.
+Images are read from X one batch at a time (conv_nets.PixelBatches): no float copy of the set.
 """
 from __future__ import annotations
 
@@ -16,19 +27,27 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from ssl_core.models.base import SSLEstimator, check_images, to_tensor
-from ssl_core.models.preprocessing import deskew
+from ssl_core.models.base import SSLEstimator, check_images, to_uint8_images
+from ssl_core.models.conv_nets import (
+    ConvVAENet,
+    PixelBatches,
+    resize,
+    uses_conv_nets,
+    working_side,
+)
+from ssl_core.models.mlp import ELBONet, VAENet, VectorVAENet
+from ssl_core.models.representation import PIXELS
 from ssl_core.threads import torch_threads
 from ssl_core.training.schedules import BudgetSchedule
 from ssl_core.training.trainer import Callback, Trainer, TrainerConfig, resolve_device
 
+VECTORS = "vectors"           # representation_ of a VAE fitted on feature vectors
+
 
 @dataclass(frozen=True)
 class VAEConfig:
-    hidden: tuple[int, int] = (512, 256)  # encoder widths (decoder mirrors them)
+    hidden: tuple[int, int] = (512, 256)  # MLP encoder widths (decoder mirrors them)
     latent_dim: int = 16                  # enough for class structure; keeps kNN graphs cheap
     epochs: float = 15.0                  # latent neighbourhoods stop improving around 10-20
     batch_size: int = 256                 # large batches: better CPU throughput
@@ -37,6 +56,9 @@ class VAEConfig:
     deskew: bool = False                  # model deskewed images: +1.7 points of latent-graph
                                           # accuracy on MNIST, but hurts 8x8 digits
     min_steps: int = 5000                 # small sets train at least this many steps (below)
+    conv_width: tuple[int, ...] = (16, 32, 64)  # colour/large images: conv channels, and
+    max_side: int = 32                    # working side (conv_nets.py: 2-3x more steps per
+                                          # second than wider nets or 64 px, no worse)
 
 
 def planned_epochs(cfg: VAEConfig, n_images: int) -> float:
@@ -55,40 +77,9 @@ def steps_per_epoch(n_images: int, batch_size: int) -> int:
     return max(1, n_images // max(1, min(batch_size, n_images)))
 
 
-class VAENet(nn.Module):
-    def __init__(self, n_inputs: int, cfg: VAEConfig):
-        super().__init__()
-        h1, h2 = cfg.hidden
-        self.encoder = nn.Sequential(nn.Linear(n_inputs, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU())
-        self.mu = nn.Linear(h2, cfg.latent_dim)
-        self.logvar = nn.Linear(h2, cfg.latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(cfg.latent_dim, h2), nn.ReLU(), nn.Linear(h2, h1),
-                                     nn.ReLU(), nn.Linear(h1, n_inputs))
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, D) -> mean (B, z), log-variance (B, z)"""
-        h = self.encoder(x)
-        return self.mu(h), self.logvar(h).clamp(-10, 10)
-
-    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # (B, z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, z) -> Bernoulli logits (B, D)"""
-        return self.decoder(z)
-
-    def loss(self, x: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example reconstruction and KL terms, each (B,)."""
-        mu, logvar = self.encode(x)
-        logits = self.decode(self.reparameterize(mu, logvar))
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        return rec, beta * kl
-
-
 class _VAETask:
-    def __init__(self, net: VAENet, x: torch.Tensor, cfg: VAEConfig, epochs: float, device,
-                 budget_s: float | None = None):
+    def __init__(self, net: VAENet, x: PixelBatches | torch.Tensor, cfg: VAEConfig, epochs: float,
+                 device, budget_s: float | None = None):
         self.net, self.x, self.cfg, self.device = net, x, cfg, device
         self.batch = min(cfg.batch_size, len(x))
         self.steps_per_epoch = steps_per_epoch(len(x), cfg.batch_size)
@@ -101,7 +92,7 @@ class _VAETask:
 
     def train_step(self, step: int, order: np.ndarray) -> dict[str, float]:
         ids = torch.from_numpy(order[step * self.batch:(step + 1) * self.batch])
-        rec, kl = self.net.loss(self.x[ids].to(self.device), self.cfg.beta)
+        rec, kl = self.net.loss(self.x[ids].to(self.device), self.cfg.beta)  # x[ids]: one batch
         loss = (rec + kl).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -113,26 +104,46 @@ class _VAETask:
         return {}
 
 
+def check_inputs(X: np.ndarray) -> np.ndarray:
+    """Images (N, H, W, C) uint8 (checked by check_images) or feature vectors (N, D) float."""
+    X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    if X.ndim == 2:
+        if X.dtype.kind != "f" or len(X) == 0 or X.shape[1] == 0:
+            raise ValueError(f"feature vectors must be a non-empty (N, D) float array, got "
+                             f"shape {X.shape} and dtype {X.dtype}")
+        return X
+    return check_images(X)
+
+
 class VAE(SSLEstimator):
-    """Unsupervised: fit(X) learns from every image; y is accepted and ignored (sklearn style),
-    except that `sample(n, label)` uses the labels given to `fit_class_regions`."""
+    """Unsupervised: fit(X) learns from every image (or feature vector); y is accepted and
+    ignored (sklearn style), except that `sample(n, label)` uses the labels given to
+    `fit_class_regions`. `kind_` is 'mlp', 'conv' or 'vectors' (module docstring);
+    `draws_images` says whether `sample` (images) or `sample_vectors` (vectors) applies."""
     method = "vae-embedding"
     Config = VAEConfig
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None, callbacks: Iterable[Callback] = (),
             time_budget_s: float | None = None, warm_start: bool = False) -> "VAE":
-        """Learn from every image of X (N, H, W, C) uint8 (y is ignored); `warm_start`
-        continues from the current weights (a map rebuild fine-tunes the previous VAE)."""
-        X = check_images(X)
-        self.input_shape_ = tuple(X.shape[1:])
+        """Learn from every image of X (N, H, W, C) uint8, or every feature vector of X (N, D)
+        float (y is ignored); `warm_start` continues from the current weights when they fit
+        these inputs (a map rebuild fine-tunes the previous VAE)."""
+        X = check_inputs(X)
+        kind, shape = input_kind(X), tuple(X.shape[1:])
         cfg = self.config
         epochs = planned_epochs(cfg, len(X))
-        with torch_threads():
-            x = self._inputs(X)                                        # (N, D)
+        # vectors: a small MLP on ~128-D inputs, where a second thread only spins (13x slower
+        # under contention in the map job); images use every core
+        with torch_threads(1 if kind == VECTORS else None):
             device = resolve_device()
             torch.manual_seed(self.random_state)
-            if not (warm_start and hasattr(self, "net_")):
-                self.net_ = VAENet(x.shape[1], cfg)
+            warm = (warm_start and hasattr(self, "net_") and getattr(self, "kind_", "mlp") == kind
+                    and tuple(self.input_shape_) == shape)
+            self.kind_, self.input_shape_ = kind, shape
+            self.representation_ = VECTORS if kind == VECTORS else PIXELS
+            if not warm:
+                self.net_ = self._new_net(X)
+            x = self.encoder_inputs(X, cached=True)          # lazy (N, C, S, S) or (N, D)
             self.net_.to(device)
             task = _VAETask(self.net_, x, cfg, epochs, device, time_budget_s)
             Trainer(TrainerConfig(max_epochs=epochs, time_budget_s=time_budget_s,
@@ -146,32 +157,61 @@ class VAE(SSLEstimator):
         """The epochs `fit` on n_images will run (see planned_epochs)."""
         return planned_epochs(self.config, n_images)
 
-    def _inputs(self, X: np.ndarray) -> torch.Tensor:
-        """(N, H, W, C) uint8 -> (N, D) float in [0, 1], deskewed when configured."""
-        x = to_tensor(np.asarray(X))
-        if self.config.deskew:
-            x = deskew(x).clamp(0, 1)
-        return x.flatten(1)
+    @property
+    def draws_images(self) -> bool:
+        """True when `sample` draws images; False for a VAE of feature vectors
+        (`sample_vectors`; show each vector as its nearest real image)."""
+        return getattr(self, "kind_", "mlp") != VECTORS
+
+    @property
+    def side_(self) -> int:
+        """The conv networks' working side (conv_nets.working_side)."""
+        return working_side(self.input_shape_, self.config.max_side)
+
+    def _new_net(self, X: np.ndarray) -> ELBONet:
+        if self.kind_ == VECTORS:
+            v = np.asarray(X, np.float32)                                # (N, D), small
+            mean = v.mean(0)
+            scale = 1.0 / np.sqrt(max(float(((v - mean) ** 2).mean()), 1e-12))
+            return VectorVAENet(v.shape[1], self.config, torch.from_numpy(mean), scale)
+        if self.kind_ == "conv":
+            return ConvVAENet(self.input_shape_[2], self.side_, self.config)
+        return VAENet(int(np.prod(self.input_shape_)), self.config)
+
+    def encoder_inputs(self, X: np.ndarray, cached: bool = False) -> PixelBatches | torch.Tensor:
+        """What the encoder sees: images as a lazy PixelBatches view (deskewed, resized to the
+        working side as configured; `cached` for training), feature vectors (N, D) normalised."""
+        if self.kind_ == VECTORS:
+            return self.net_.normalise(torch.as_tensor(np.asarray(X, np.float32)))
+        side = self.side_ if self.kind_ == "conv" else None
+        return PixelBatches(X, side, self.config.deskew, cached)
 
     @torch.no_grad()
-    def transform(self, X: np.ndarray, batch: int = 8192) -> np.ndarray:
-        """Posterior means: (N, H, W, C) uint8 -> (N, latent_dim) float32."""
-        out = [self.net_.encode(self._inputs(X[s:s + batch]))[0]
-               for s in range(0, len(X), batch)]
+    def transform(self, X: np.ndarray, batch: int | None = None) -> np.ndarray:
+        """Posterior means: images (N, H, W, C) uint8 or vectors (N, D) -> (N, latent_dim)
+        float32, encoded in batches."""
+        x = self.encoder_inputs(X)
+        batch = batch or (256 if self.kind_ == "conv" else 8192)
+        out = [self.net_.encode(x[s:s + batch])[0] for s in range(0, len(x), batch)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.config.latent_dim), np.float32)
 
     @torch.no_grad()
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """(N, latent_dim) -> images (N, H, W, C) uint8."""
-        probs = torch.sigmoid(self.net_.decode(torch.as_tensor(z, dtype=torch.float32)))
+        """(N, latent_dim) -> images (N, H, W, C) uint8, or vectors (N, D) float32."""
+        out = self.net_.decode(torch.as_tensor(z, dtype=torch.float32))
+        if self.kind_ == VECTORS:
+            return self.net_.denormalise(out).numpy()
         h, w, c = self.input_shape_
+        if self.kind_ == "conv":
+            return to_uint8_images(resize(torch.sigmoid(out), (h, w)))
+        probs = torch.sigmoid(out)
         return (probs.reshape(-1, c, h, w).permute(0, 2, 3, 1) * 255).round().byte().numpy()
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
         return self.decode(self.transform(X))
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
-        """Decode the straight line between two images' latent means: (steps, H, W, C)."""
+        """Decode the straight line between two inputs' latent means: (steps, H, W, C)."""
         za, zb = self.transform(np.stack([a, b]))
         t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
         return self.decode((1 - t) * za + t * zb)
@@ -190,31 +230,53 @@ class VAE(SSLEstimator):
                                      for c in self.classes_])
         return self
 
-    def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
-        """n images from the prior, or from the latent region of class `label`."""
+    def _draw(self, n: int, label: int | None, seed: int) -> np.ndarray:
+        """n latents (n, latent_dim) from the prior, or from the latent region of `label`."""
         rng = np.random.default_rng(seed)
         dim = self.config.latent_dim
         if label is None:
-            z = rng.standard_normal((n, dim))
-        else:
-            k = int(np.flatnonzero(self.classes_ == label)[0])
-            z = rng.multivariate_normal(self.class_means_[k], self.class_covs_[k], size=n)
-        return self.decode(z.astype(np.float32))
+            return rng.standard_normal((n, dim)).astype(np.float32)
+        k = int(np.flatnonzero(self.classes_ == label)[0])
+        return rng.multivariate_normal(self.class_means_[k], self.class_covs_[k],
+                                       size=n).astype(np.float32)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
+        """n images (n, H, W, C) from the prior, or from the latent region of class `label`."""
+        if not self.draws_images:
+            raise ValueError("this VAE was trained on feature vectors: it draws feature vectors, "
+                             "not pixels (sample_vectors), shown as their nearest real images")
+        return self.decode(self._draw(n, label, seed))
+
+    def sample_vectors(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
+        """n feature vectors (n, D) float32, drawn like `sample` (vector VAEs only)."""
+        if self.draws_images:
+            raise ValueError("this VAE was trained on images: sample() draws them")
+        return self.decode(self._draw(n, label, seed))
+
+    def predict_proba(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError("the VAE embeds images; use a semi-supervised method to classify")
 
     def _state(self) -> dict[str, Any]:
-        state = {"net": self.net_.state_dict()}
+        state = {"kind": self.kind_, "net": self.net_.state_dict()}
         if hasattr(self, "class_means_"):
             state["class_means"] = torch.from_numpy(self.class_means_)
             state["class_covs"] = torch.from_numpy(self.class_covs_)
         return state
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.net_ = VAENet(int(np.prod(self.input_shape_)), self.config)
+        self.kind_ = state.get("kind", "mlp")   # models saved before conv/feature nets: MLPs
+        self.representation_ = VECTORS if self.kind_ == VECTORS else PIXELS
+        self.net_ = (VectorVAENet(self.input_shape_[0], self.config) if self.kind_ == VECTORS
+                     else self._new_net(np.zeros((0, *self.input_shape_), np.uint8)))
         self.net_.load_state_dict(state["net"])
         self.net_.eval()
         if "class_means" in state:
             self.class_means_ = state["class_means"].numpy()
             self.class_covs_ = state["class_covs"].numpy()
+
+
+def input_kind(X: np.ndarray) -> str:
+    """'vectors' for (N, D) inputs, else 'conv' or 'mlp' by the images' shape (conv_nets)."""
+    if X.ndim == 2:
+        return VECTORS
+    return "conv" if uses_conv_nets(X.shape[1:]) else "mlp"

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssl_core.models.base import Budget, SSLEstimator, report_stage, staged, to_tensor
+from ssl_core.models.base import Budget, SSLEstimator, report_stage, staged
 from ssl_core.models.classifier import (
     ClassifierConfig,
     predict_logits,
     train_classifier,
 )
+from ssl_core.models.conv_nets import ConvEncoderClassifier, uses_conv_nets
 from ssl_core.models.graph_classifier import (
     GraphConfig,
     graph_neighbors,
@@ -35,8 +36,9 @@ from ssl_core.models.graph_classifier import (
     propagate_labels,
 )
 from ssl_core.models.mlp import EncoderMLP
-from ssl_core.models.preprocessing import deskew
+from ssl_core.models.preprocessing import FeatureProjection, projection_from_state
 from ssl_core.models.propagation import knn_graph
+from ssl_core.models.representation import PIXELS, feature_matrix
 from ssl_core.models.vae import VAE, VAEConfig
 from ssl_core.neighbours import knn
 from ssl_core.training.trainer import Callback, TrainerConfig
@@ -44,34 +46,51 @@ from ssl_core.training.trainer import Callback, TrainerConfig
 
 @dataclass(frozen=True)
 class VAEMethodConfig:
+    representation: str = "auto"    # 'auto' | 'pixels' | a feature extractor (representation.py)
     vae: VAEConfig = field(default_factory=lambda: VAEConfig(epochs=20.0, deskew=True))
     graph: GraphConfig = field(default_factory=lambda: GraphConfig(propagation="poisson"))
     small_vae: VAEConfig = field(default_factory=lambda: VAEConfig(batch_size=64, beta=0.25))
     small_image_pixels: int = 100     # H*W*C below this uses `small_vae` (8x8 digits: 64)
+    conv_vae: VAEConfig = field(default_factory=lambda: VAEConfig(batch_size=64))  # colour/large
+    feature_vae: VAEConfig = field(default_factory=lambda: VAEConfig(  # feature vectors
+        hidden=(256, 128), batch_size=64, beta=0.1))
     vae_time_fraction: float = 0.55   # share of the budget the VAE may use
     classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
         epochs=4.0, min_steps=500, batch_size=256, lr=1e-3))  # low rate keeps the pretraining
+    feature_classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
+        epochs=40.0, min_steps=300, batch_size=128, lr=1e-3, feature_noise=0.3))
     labeled_weight: float = 3.0       # a user label counts 3x a pseudo-label
     min_classifier_s: float = 20.0    # less time left than this: skip the classifier and predict
                                       # by a kNN vote in latent space (a busy machine, tiny budget)
 
-    def vae_for(self, input_shape: tuple[int, ...]) -> VAEConfig:
-        """The VAE settings for images of `input_shape` (H, W, C)."""
+    def vae_for(self, input_shape: tuple[int, ...], representation: str = PIXELS) -> VAEConfig:
+        """The VAE settings for images of `input_shape` (H, W, C) in this representation."""
+        if representation != PIXELS:
+            return self.feature_vae
+        if uses_conv_nets(input_shape):
+            return self.conv_vae
         return self.small_vae if int(np.prod(input_shape)) < self.small_image_pixels else self.vae
 
 
 class VAEMethod(SSLEstimator):
     """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled); `transform` -> VAE latents (N, z);
-    `sample(n, label)` -> (n, H, W, C) uint8; `vae_` is the fitted VAE estimator."""
+    `sample(n, label)` -> (n, H, W, C) uint8 (pixel mode) or `sample_vectors(n, label)` -> (n, d)
+    (feature mode, in `graph_space`); `vae_` is the fitted VAE estimator, `projection_` the
+    features' projection (None in pixel mode)."""
     method = "vae"
     Config = VAEMethodConfig
 
-    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback]
-             ) -> None:
+    def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
+             features: np.ndarray | None = None) -> None:
         cfg = self.config
-        self.vae_ = VAE.from_config(cfg.vae_for(X.shape[1:]), self.random_state).fit(
-            X, callbacks=staged(callbacks, "vae"), time_budget_s=budget.share(cfg.vae_time_fraction))
-        z = self.vae_.transform(X)                                    # (N, latent)
+        self.projection_, inputs = None, X
+        if features is not None:                                      # (N, d) graph space
+            self.projection_, inputs = FeatureProjection.fit(features, cfg.graph.feature_components,
+                                                             self.random_state)
+        vae_cfg = cfg.vae_for(self.input_shape_, self.representation_)
+        self.vae_ = VAE.from_config(vae_cfg, self.random_state).fit(
+            inputs, callbacks=staged(callbacks, "vae"), time_budget_s=budget.share(cfg.vae_time_fraction))
+        z = self.vae_.transform(inputs)                               # (N, latent)
         report_stage(callbacks, "latent graph", 1, 3, budget.elapsed())
         idx, dist = knn(z, graph_neighbors(cfg.graph, len(X)), exact=True)
         prop = propagate_labels(knn_graph(idx, dist), codes, len(self.classes_), cfg.graph,
@@ -94,49 +113,82 @@ class VAEMethod(SSLEstimator):
         weights[codes >= 0] = cfg.labeled_weight
         report_stage(callbacks, "classifier", 2, 3, budget.elapsed(), metrics)
         trainer = TrainerConfig(time_budget_s=classifier_s, seed=self.random_state)
-        train_classifier(self._inputs(X), pseudo, weights, len(self.classes_), cfg.classifier,
-                         trainer, staged(callbacks, "classifier"), net=self.net_)
+        clf_cfg = cfg.classifier if features is None else cfg.feature_classifier
+        train_classifier(self.vae_.encoder_inputs(inputs, cached=True), pseudo, weights, len(self.classes_),
+                         clf_cfg, trainer, staged(callbacks, "classifier"), net=self.net_)
         report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
 
-    def _new_classifier(self) -> EncoderMLP:
-        v = self.vae_.config
-        return EncoderMLP(int(np.prod(self.input_shape_)), len(self.classes_), v.hidden, v.latent_dim)
+    def _new_classifier(self) -> torch.nn.Module:
+        """The VAE's encoder and latent mean plus a linear head (conv or MLP, as the VAE)."""
+        v, k = self.vae_, len(self.classes_)
+        if v.kind_ == "conv":
+            return ConvEncoderClassifier(v.input_shape_[2], v.side_, v.config.conv_width,
+                                         v.config.latent_dim, k)
+        return EncoderMLP(int(np.prod(v.input_shape_)), k, v.config.hidden, v.config.latent_dim)
 
-    def _inputs(self, X: np.ndarray) -> torch.Tensor:
-        """(N, H, W, C) uint8 -> (N, C, H, W) float, deskewed like the VAE's inputs."""
-        x = to_tensor(np.asarray(X))
-        return deskew(x).clamp(0, 1) if self.vae_.config.deskew else x
+    def _vae_inputs(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        """What the VAE encodes: the images (pixel mode) or their projected features (N, d)."""
+        if self.projection_ is None:
+            return X
+        return self.projection_(feature_matrix(self.representation_, X, features))
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, X: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+        inputs = self._vae_inputs(X, features)
         if self.net_ is None:
-            return knn_vote(self.vae_.transform(X), self.latents_, self.node_proba_)
-        return torch.softmax(predict_logits(self.net_, self._inputs(X)), 1).numpy()
+            return knn_vote(self.vae_.transform(inputs), self.latents_, self.node_proba_)
+        batch = 256 if self.vae_.kind_ == "conv" else 1024               # full-size images per batch
+        logits = predict_logits(self.net_, self.vae_.encoder_inputs(inputs), batch=batch)
+        return torch.softmax(logits, 1).numpy()
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return self.vae_.transform(X)
+    def transform(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """VAE latents (N, latent_dim) of images X (feature mode: of their features)."""
+        return self.vae_.transform(self._vae_inputs(X, features))
+
+    def graph_space(self, X: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Feature mode: images X (their features when given) -> (N, d), the space
+        `sample_vectors` draws in; nearest neighbours there show drawn vectors as images."""
+        if self.projection_ is None:
+            raise ValueError("a pixel VAE has no feature space: sample() draws images")
+        return self._vae_inputs(X, features).astype(np.float32)
 
     def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
-        """n generated images; from class `label`'s latent region when given."""
+        """n generated images; from class `label`'s latent region when given (pixel mode)."""
+        if self.projection_ is not None:
+            raise ValueError("a feature-space VAE draws feature vectors, not pixels: use "
+                             "sample_vectors() and show each as its nearest real image "
+                             "(graph_space())")
         return self.vae_.sample(n, label, seed)
 
+    def sample_vectors(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
+        """n vectors (n, d) in `graph_space`, drawn like `sample` (feature mode)."""
+        return self.vae_.sample_vectors(n, label, seed)
+
     def preview(self, n_per_class: int = 6, seed: int = 0) -> np.ndarray | None:
-        """Decoded draws from each class's latent region (once the latent graph has run)."""
+        """Decoded draws from each class's latent region (once the latent graph has run); None
+        in feature mode (vectors, not pictures)."""
         vae = getattr(self, "vae_", None)
-        if vae is None or getattr(vae, "class_means_", None) is None:
+        if (vae is None or getattr(vae, "class_means_", None) is None
+                or getattr(self, "projection_", None) is not None):
             return None
         return np.stack([vae.sample(n_per_class, int(c), seed) if c in vae.classes_ else
                          np.full((n_per_class, *self.input_shape_), 255, np.uint8)
                          for c in self.classes_])
 
     def _state(self) -> dict[str, Any]:
+        state = {"vae": self.vae_._state(), "vae_input_shape": list(self.vae_.input_shape_)}
+        if self.projection_ is not None:
+            state["projection"] = self.projection_.state()
         if self.net_ is None:
-            return {"vae": self.vae_._state(), "latents": torch.from_numpy(self.latents_),
+            return {**state, "latents": torch.from_numpy(self.latents_),
                     "node_proba": torch.from_numpy(self.node_proba_)}
-        return {"net": self.net_.state_dict(), "vae": self.vae_._state()}
+        return {**state, "net": self.net_.state_dict()}
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
-        self.vae_ = VAE.from_config(self.config.vae_for(self.input_shape_), self.random_state)
-        self.vae_.input_shape_ = self.input_shape_
+        self.projection_ = (projection_from_state(state["projection"]) if "projection" in state
+                            else None)
+        cfg = self.config.vae_for(self.input_shape_, self.representation_)
+        self.vae_ = VAE.from_config(cfg, self.random_state)
+        self.vae_.input_shape_ = tuple(state.get("vae_input_shape", self.input_shape_))
         self.vae_._set_state(state["vae"], meta)
         self.vae_.classes_ = self.classes_
         self.net_ = None
