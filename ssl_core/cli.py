@@ -6,6 +6,9 @@
     export-model        write a trained model (weights, config, classes, load snippet) as a zip
     export-imagefolder  write labeled and/or confidently predicted images as class folders (zip)
     label / undo        label images from scripts (the same transactional writes as the app)
+    representation      show or set how the map and the methods see a project's images
+    map                 build the latent map (the app's map job; progress on stderr)
+    train               retrain a method on the current labels (the app's train job)
 """
 from __future__ import annotations
 
@@ -81,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     und = sub.add_parser("undo", help="undo the user's last label action")
     und.add_argument("--project", required=True)
     und.add_argument("--user", default="cli")
+    rep = sub.add_parser("representation", help="show or set a project's representation")
+    rep.add_argument("--project", required=True)
+    rep.add_argument("--set", dest="value", help="'auto', 'pixels', 'efficientnet-lite0' (-1, -2, "
+                     "optionally @<px>) or 'torchvision:<model>'")
+    mp = sub.add_parser("map", help="build the latent map (runs the app's map job)")
+    mp.add_argument("--project", required=True)
+    mp.add_argument("--vae-budget-s", type=float, default=60.0)
+    tr = sub.add_parser("train", help="retrain on the current labels (runs the app's train job)")
+    tr.add_argument("--project", required=True)
+    tr.add_argument("--method", default="default",
+                    choices=("default", "gan", "vae", "graph", "baseline"))
+    tr.add_argument("--budget-s", type=float, help="default: by project size (30 s / 180 s)")
+    tr.add_argument("--no-baseline", action="store_true",
+                    help="skip the supervised baseline trained for comparison")
     return p
 
 
@@ -157,6 +174,85 @@ def _undo(args) -> int:
     return 0
 
 
+def _representation(args) -> int:
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.features.choice import (
+        META_KEY,
+        project_representation,
+        set_project_representation,
+    )
+
+    project = Project.open(args.project)
+    if args.value:
+        set_project_representation(project.store, args.value)
+    shape = ImageCollection(project).shape
+    chosen = project.store.get_meta(META_KEY, "auto")
+    used = project_representation(project.store, shape) if shape else "(no images yet)"
+    print(f"representation: {chosen} -> {used}")
+    return 0
+
+
+def _map(args) -> int:
+    from ssl_core.jobs import worker
+
+    project = Project.open(args.project)
+    job = _follow(project, worker.launch(project, "map", {"vae_budget_s": args.vae_budget_s}))
+    if job.result:
+        seconds = job.result.get("seconds", {})
+        print(f"map of {job.result['n_images']:,} images ({job.result.get('representation')}) "
+              f"in {sum(seconds.values()):.0f} s: " + ", ".join(f"{k} {v:.1f} s"
+                                                             for k, v in seconds.items()))
+    return 0 if job.result else 1
+
+
+def _train(args) -> int:
+    from ssl_core.jobs.retrain import request_retrain
+
+    project = Project.open(args.project)
+    params = {"method": args.method, "compare_baseline": not args.no_baseline}
+    if args.budget_s:
+        params["budget_s"] = args.budget_s
+    job = _follow(project, request_retrain(project, params).job_id)
+    if not job.result:
+        return 1
+    r = job.result
+    val, test, gain = r.get("validation"), r.get("test"), r.get("gain") or {}
+    print(f"run {r['run_id']}: {args.method} on {r['n_labels']:,} labels "
+          f"({r.get('representation')})")
+    print("  validation: " + (_acc(val) + (f" (measured on {r['validation_of']})"
+                                           if r.get("validation_of") else "")
+                              if val else "too few labels to hold any out"))
+    print("  test (ground truth you did not label): " + (_acc(test) if test else "n/a"))
+    if gain:
+        print("  gain over the supervised baseline: " + ", ".join(f"{k} {v:+.1f} points"
+                                                                 for k, v in gain.items()))
+    return 0
+
+
+def _acc(d: dict) -> str:
+    return (f"{100 * d['value']:.1f}% (95% CI {100 * d['low']:.1f}-{100 * d['high']:.1f}%, "
+            f"n={d['n']})")
+
+
+def _follow(project: Project, job_id: int):
+    """Wait for a job, its progress on stderr; the finished Job (a failure's error printed)."""
+    import time
+
+    from ssl_core.jobs import records as jobs
+
+    last = None
+    while not (job := jobs.get_job(project.store, job_id)).status.finished:
+        line = f"[job {job.id} {job.kind}] {100 * job.progress:3.0f}% {job.message}"
+        if line != last:
+            print(line, file=sys.stderr, flush=True)
+            last = line
+        time.sleep(0.5)
+    if job.status is not jobs.JobStatus.SUCCEEDED:
+        print(f"error: job {job.id} {job.status.value}: {job.error or ''}", file=sys.stderr)
+    return job
+
+
 _COMMANDS = {"import": _import, "export-labels": _export, "export-predictions": _export_predictions,
              "export-model": _export_model, "export-imagefolder": _export_imagefolder,
-             "label": _label, "undo": _undo}
+             "label": _label, "undo": _undo, "representation": _representation, "map": _map,
+             "train": _train}

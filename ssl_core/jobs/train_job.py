@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ssl_core.data.collection import ImageCollection
+from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
 from ssl_core.labeling.classes import list_classes
@@ -57,40 +58,45 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     n_labels = int((labels >= 0).sum())
     if len(np.unique(labels[labels >= 0])) < 2:
         raise ValueError("label images of at least 2 classes before training")
-    model = make_estimator(method, seed)
-    init, init_run = _warm_start(project, method, model) if params.get("warm_start", True) else (None, None)
+    X = images.images()
+    ctx.progress(0.0, "features of every image")
+    representation, features = project_features(project, X, ctx.progress)   # computed once
+    model = make_estimator(method, seed, representation=representation)
+    init, init_run = (_warm_start(project, method, model, representation)
+                      if params.get("warm_start", True) else (None, None))
     compare = params.get("compare_baseline", True) and method != "baseline"
     total_s = budget_s + (baseline_budget(budget_s) if compare else 0.0)
-    run_id = create_run(store, method, {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run},
-                        n_labels, ctx.job_id)
+    run_id = create_run(store, method, {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run,
+                                        "representation": representation}, n_labels, ctx.job_id)
     ctx.progress(0.0, f"training {method} on {n_labels} labels"
                       + (f", warm-started from run {init_run}" if init_run else ""))
-    X = images.images()
     reporter = LiveReporter(ctx, run_id, budget_s, model, span=(0.0, 0.9 * budget_s / total_s))
-    model.fit(X, labels, callbacks=[reporter], time_budget_s=budget_s,
+    model.fit(X, labels, callbacks=[reporter], time_budget_s=budget_s, features=features,
               **({"init": init} if init is not None else {}))
     ctx.progress(0.9 * budget_s / total_s, "predicting every image")
-    proba = model.predict_proba(X)                                      # (N, K)
+    proba = model.predict_proba(X, features=features)                   # (N, K)
     folder = _save_atomically(model, project.models_dir, run_id)
     save_predictions(project, proba, model.classes_, run_id, method)
     summary = _summary(model, model.classes_[proba.argmax(1)], labels, images, store, n_labels)
-    summary.update(model=str(folder), warm_start_run=init_run,
+    summary.update(model=str(folder), warm_start_run=init_run, representation=representation,
                    graph_reused=bool(getattr(model, "graph_reused_", False)))
     finish_run(store, run_id, summary)                                  # accuracy shows now
     if compare:
-        summary["baseline"] = _baseline(ctx, X, labels, images, store, seed, budget_s, total_s, n_labels)
+        summary["baseline"] = _baseline(ctx, X, features, representation, labels, images, store,
+                                        seed, budget_s, total_s, n_labels)
         summary["gain"] = gain(summary, summary["baseline"])
         finish_run(store, run_id, summary)
     return {"run_id": run_id, **summary}
 
 
-def _warm_start(project, method: str, model) -> tuple[Any, int | None]:
-    """The newest finished run of `method` whose model loads, when the estimator can start from
-    one (its fit takes `init`); (None, None) otherwise."""
+def _warm_start(project, method: str, model, representation: str) -> tuple[Any, int | None]:
+    """The newest finished run of `method` on the same representation whose model loads, when
+    the estimator can start from one (its fit takes `init`); (None, None) otherwise."""
     if not getattr(model, "warm_startable", False):
         return None, None
     for run in list_runs(project.store, limit=20):
-        if run.method != method or not run.summary:
+        if (run.method != method or not run.summary
+                or run.summary.get("representation", "pixels") != representation):
             continue
         folder = project.models_dir / f"run-{run.id}"
         try:
@@ -100,16 +106,16 @@ def _warm_start(project, method: str, model) -> tuple[Any, int | None]:
     return None, None
 
 
-def _baseline(ctx, X, labels, images, store, seed: int, budget_s: float, total_s: float,
-              n_labels: int) -> dict[str, Any]:
+def _baseline(ctx, X, features, representation: str, labels, images, store, seed: int,
+              budget_s: float, total_s: float, n_labels: int) -> dict[str, Any]:
     """The supervised-only baseline on the same labels (same augmentation), for the gain."""
     seconds = baseline_budget(budget_s)
     ctx.progress(0.9 * budget_s / total_s, "supervised baseline on the same labels, for comparison")
-    base = make_estimator("baseline", seed)
+    base = make_estimator("baseline", seed, representation=representation)
     reporter = LiveReporter(ctx, 0, seconds, base, label="baseline: ", record=False,
                             span=(0.9 * budget_s / total_s, 0.99))
-    base.fit(X, labels, callbacks=[reporter], time_budget_s=seconds)
-    pred = base.predict(X)
+    base.fit(X, labels, callbacks=[reporter], time_budget_s=seconds, features=features)
+    pred = base.predict(X, features=features)
     return {**_summary(base, pred, labels, images, store, n_labels), "budget_s": seconds}
 
 

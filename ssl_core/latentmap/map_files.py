@@ -61,25 +61,46 @@ def load_map(project: Project, allow_stale: bool = False) -> MapData | None:
 
 
 def read_layout(project: Project) -> np.ndarray | None:
-    """The previous layout (even a stale one: it seeds the new positions), or None."""
+    """The previous real layout (even a stale one: it seeds the new positions), or None; a
+    provisional layout (a PCA projection) seeds nothing."""
     try:
         layout = np.load(project.layout_path, allow_pickle=False)
     except (OSError, ValueError):
         return None
-    return layout if layout.ndim == 2 and layout.shape[1] == 2 else None
+    try:
+        provisional = json.loads(project.map_meta_path.read_text()).get("provisional", False)
+    except (OSError, ValueError):
+        provisional = False
+    return layout if layout.ndim == 2 and layout.shape[1] == 2 and not provisional else None
 
 
-def save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray) -> None:
-    """Write the VAE (anything with `save(folder)`), latents (N, d) and layout (N, 2). Every
-    file is complete before the first rename; a failed write raises FileWriteError and leaves
-    the previous map as it was (no temporary file behind). map.json follows (save_meta)."""
+def save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray,
+             extra: dict[str, bytes] | None = None) -> None:
+    """Write the VAE (anything with `save(folder)`, plus `extra` files beside its own: name ->
+    bytes), latents (N, d) and layout (N, 2). Every file is complete before the first rename; a
+    failed write raises FileWriteError and leaves the previous map as it was (no temporary file
+    behind). map.json follows (save_meta)."""
     with atomic_folder(vae_folder(project), "the map's VAE") as vae_tmp, \
             atomic_path(project.latents_path, "the map (latents.npy)") as latents_tmp, \
             atomic_path(project.layout_path, "the map (layout.npy)") as layout_tmp:
         vae.save(vae_tmp)
+        for name, data in (extra or {}).items():
+            (vae_tmp / name).write_bytes(data)
         for tmp, array in ((latents_tmp, latents), (layout_tmp, layout)):
             with open(tmp, "wb") as fh:
                 np.save(fh, array, allow_pickle=False)
+
+
+def save_provisional(project: Project, latents: np.ndarray, layout: np.ndarray,
+                     meta: dict[str, Any]) -> None:
+    """A provisional map (provisional.py): latents and layout, and map.json saying so. The
+    map's VAE, if any, is left as it is (the next real map fine-tunes it)."""
+    with atomic_path(project.latents_path, "the map (latents.npy)") as latents_tmp, \
+            atomic_path(project.layout_path, "the map (layout.npy)") as layout_tmp:
+        for tmp, array in ((latents_tmp, latents), (layout_tmp, layout)):
+            with open(tmp, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+    save_meta(project, {**meta, "provisional": True})
 
 
 def save_meta(project: Project, meta: dict[str, Any]) -> None:

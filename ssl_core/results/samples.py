@@ -99,10 +99,37 @@ def load_project_vae(project: Project) -> "VAE":
         raise NoVAEYet(f"The project's VAE cannot be read ({err}). Rebuild the map on the Map "
                        "page.") from err
     shape = ImageCollection(project).shape
-    if shape is not None and tuple(vae.input_shape_) != tuple(shape):
+    pixels = getattr(vae, "draws_images", True)
+    if pixels and shape is not None and tuple(vae.input_shape_) != tuple(shape):
         raise NoVAEYet(f"The VAE was trained on {_size(vae.input_shape_)} images but the project's "
                        f"images are {_size(shape)}: rebuild the map on the Map page.")
     return vae
+
+
+def map_latents(project: Project, vae) -> np.ndarray:
+    """The map's latents (N, z) of every image, which a feature-space VAE's draws are compared
+    with; NoVAEYet when the map is missing, provisional or older than the latest import."""
+    from ssl_core.latentmap.map_files import load_map
+
+    data = load_map(project)
+    if data is None or data.meta.get("provisional") or data.latents.shape[1] != vae.latent_dim:
+        raise NoVAEYet("The map is being built (or is older than the latest import): its latents "
+                       "are what the VAE's samples are shown with. Come back when the Map page "
+                       "shows the VAE's map.")
+    return data.latents
+
+
+def feature_space(project: Project, model, images: np.ndarray) -> np.ndarray:
+    """A feature-space model's view (N, d) of every image of the project, from its stored
+    features (computed by the map or train job)."""
+    from ssl_core.features.store import features_key, load_features
+
+    key = features_key(model.representation_, tuple(images.shape[1:]))
+    feats = load_features(project, key, len(images))
+    if feats is None:
+        raise NoGANYet(f"The images' {model.representation_} features are not computed yet: "
+                       "build the map or train again.")
+    return model.graph_space(images, feats)
 
 
 def gan_runs(store: Store) -> list[Run]:
