@@ -8,6 +8,15 @@ from ssl_core.data.collection import ImageCollection
 from ssl_core.data.importer import ImportConfig, last_import_report
 from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.data.zip_archive import ArchiveLimits
+from ssl_core.features.choice import (
+    META_KEY,
+    PIXELS,
+    REPRESENTATIONS,
+    default_representation,
+    project_representation,
+    set_project_representation,
+)
+from ssl_core.features.store import features_key, load_features
 from ssl_core.jobs import worker
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.project.folder import Project, default_data_root, valid_project_name
@@ -35,6 +44,34 @@ c3.metric("Labeled by you", f"{n_labeled:,}")
 c4.metric("Ground-truth classes", len(gt_classes) if gt_classes else "none",
           help="Ground truth that came with the data is used only to measure accuracy, "
                "never shown to training as labels.")
+
+
+def _representation(shape: tuple[int, int, int]) -> None:
+    """How the map and the methods see these images; changing it rebuilds the map."""
+    chosen = project.store.get_meta(META_KEY, "auto")
+    resolved = project_representation(project.store, shape)
+    options = ["auto", *REPRESENTATIONS]
+    left, right = st.columns([2, 3])
+    picked = left.selectbox(
+        "Representation", options, index=options.index(chosen) if chosen in options else 0,
+        key="representation_pick",
+        format_func=lambda o: f"auto ({default_representation(shape)} for these images)"
+        if o == "auto" else o,
+        help="How the map and every method see the images: their own pixels (best for small "
+             "greyscale images such as handwritten digits), or the features of an ImageNet-"
+             "pretrained network (photos: tens of points more accurate). Computed once per "
+             "project and reused.")
+    feats = load_features(project, features_key(resolved, shape)) if resolved != PIXELS else None
+    done = 0 if feats is None else min(len(feats), n_images)
+    right.caption(f"In use: **{resolved}**" + (
+        "" if resolved == PIXELS else
+        f" · features of {done:,} / {n_images:,} images computed"
+        + ("" if done == n_images else " (the map job computes the rest)")))
+    if picked != chosen:
+        set_project_representation(project.store, picked)
+        worker.launch(project, "map", {"n_images": n_images, "representation": picked})
+        st.toast(f"Representation: {picked}. The map is being rebuilt; the next retrain uses it.")
+        st.rerun()
 
 
 def _import_form() -> None:
@@ -110,6 +147,9 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
     st.session_state["project_name"] = dest.name
     st.rerun()  # show the job's progress (and the new project, if one was created)
 
+
+if shape:
+    _representation(shape)
 
 with st.expander("Import images", expanded=n_images == 0):
     _import_form()

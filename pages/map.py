@@ -37,7 +37,7 @@ if stale and not running and n > 0 and (not tried or tried[0].params.get("n_imag
     worker.launch(project, "map", {"n_images": n})
     running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
 if running:
-    follow_job(project, running[0].id, "map-job")
+    follow_job(project, running[0].id, "map-job", watch=project.map_meta_path)
 if map_data is None:
     if not running:
         if tried and tried[0].status is jobs.JobStatus.FAILED:
@@ -59,6 +59,10 @@ if predictions is not None and len(predictions.proba) > len(xy):       # map old
                               predictions.method)
 if len(xy) < n:
     st.warning(f"The map shows the first {len(xy):,} of {n:,} images: rebuild it to add the rest.")
+if map_data.meta.get("provisional"):
+    st.info("A first map, from the images' shrunk pixels (PCA), to look and label at once. The "
+            "VAE's map replaces it here when it is ready" + (" (the job is running)." if running
+                                                            else ": rebuild the map."))
 
 top = st.columns([4, 2, 1])
 mode = top[0].segmented_control("Colour by", MODES, default="label", key="map_colour")

@@ -3,6 +3,7 @@ live, and read honest results (validation, ground-truth test, gain over the base
 import streamlit as st
 
 from ssl_core.data.collection import ImageCollection
+from ssl_core.features.choice import project_representation
 from ssl_core.jobs.retrain import request_retrain
 from ssl_core.jobs.train_job import baseline_budget, default_budget
 from ssl_core.labeling.label_log import current_labels
@@ -10,7 +11,8 @@ from ssl_core.models.registry import DESCRIPTIONS, METHODS
 from ui import session, train_view
 
 project = session.current_project()
-n = ImageCollection(project).n_images
+collection = ImageCollection(project)
+n, shape = collection.n_images, collection.shape
 st.title(f"Train · {project.name}")
 labels = current_labels(project.store, n)
 n_labeled, n_classes = int((labels >= 0).sum()), len(set(labels[labels >= 0].tolist()))
@@ -42,6 +44,9 @@ if right.button(f"Retrain on {n_labeled:,} labels", type="primary", key="train_r
         st.toast(f"Training started (job {req.job_id}).")
 if n_classes < 2:
     right.caption("Label images of at least 2 classes first (Map or Label queue).")
+if shape:
+    right.caption(f"Every method sees the images as **{project_representation(project.store, shape)}**"
+                  " (chosen on the Images page).")
 
 train_view.live(project)
 st.divider()

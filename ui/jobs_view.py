@@ -3,6 +3,7 @@ so the rest of the page (and, later, the big map) is not redrawn."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -33,16 +34,26 @@ def show_job(project: Project, job_id: int, key: str) -> jobs.Job:
     return job
 
 
-def follow_job(project: Project, job_id: int, key: str) -> None:
-    """Show a job; while it is active, poll it in a fragment that reruns alone every second."""
+def follow_job(project: Project, job_id: int, key: str, watch: Path | None = None) -> None:
+    """Show a job; while it is active, poll it in a fragment that reruns alone every second.
+    `watch`: a file the job writes along the way (e.g. the map's map.json, first for the
+    provisional map): when it changes, the whole page reruns to show it."""
     if jobs.get_job(project.store, job_id).status.finished:
         show_job(project, job_id, key)
     else:
-        _poll(project, job_id, key)
+        _poll(project, job_id, key, watch, _mtime(watch))
 
 
 @st.fragment(run_every=1.0)
-def _poll(project: Project, job_id: int, key: str) -> None:
-    """When the job finishes, rerun the whole page once so everything shows the new state."""
-    if show_job(project, job_id, key).status.finished:
+def _poll(project: Project, job_id: int, key: str, watch: Path | None, seen: float) -> None:
+    """When the job finishes (or the watched file changes), rerun the whole page once so
+    everything shows the new state."""
+    if show_job(project, job_id, key).status.finished or _mtime(watch) != seen:
         st.rerun()
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime_ns if path is not None else 0.0
+    except OSError:
+        return 0.0
