@@ -3,7 +3,9 @@
     python -m benchmarks.engine --dataset mnist --data-root ../shared/data \
         --labels-per-class 10 --method default --budget-s 180 --seed 0
     python -m benchmarks.engine --dataset mnist --data-root ../shared/data \
-        --strategy diversity --labels 50 --budget-s 300 --seed 0      # see labeler_bench.py
+        --strategy diversity --labels 50 --budget-s 300 --seed 0      # see labeler.py
+    python -m benchmarks.engine --dataset folder --path ~/photos \
+        --labels-per-class 3 --method default --budget-s 120 --seed 0   # class subfolders = truth
 
 Protocol (issue 3): labels are drawn at random per class with the seed from the training split;
 the test split is the dataset's own (digits: a fixed stratified 20%). Semi-supervised methods
@@ -11,6 +13,12 @@ get every image's pixels — train and test, as the app imports them all — wit
 labels; the test labels are used for scoring alone. The supervised baseline gets the labeled
 images only. `seconds` is wall time from raw pixels (loading, all pretraining, fit, test
 predictions), so it must stay within `--budget-s`. `peak_rss_mb` is this process's peak.
+
+A folder (`--dataset folder --path DIR`) is imported exactly as the app imports it (into a
+temporary project: sizes, channels, transparency, the stable 20% evaluation split by file-name
+hash); its class subfolders are the ground truth. Small folders make a small test split, so
+rows also carry `rest_accuracy`: accuracy on every image that got no label (train and test
+split). `representation` is what the method saw ('auto' resolves per image shape).
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "folder")
 PREDICT_RESERVE_S = 3.0   # kept for the test-split predictions after fit
 
 
@@ -34,10 +42,35 @@ class BenchData:
     is_test: np.ndarray  # (N,) bool
 
 
-def load_bench_data(dataset: str, data_root: str | None) -> BenchData:
+def load_bench_data(dataset: str, data_root: str | None, path: str | None = None) -> BenchData:
     from ssl_core.data.sources import SourceSpec, load_source
+    if dataset == "folder":
+        return _import_folder(path)
     data = load_source(SourceSpec(dataset, data_root=data_root, download=False))
     return BenchData(data.images, data.gt, data.is_test)
+
+
+def _import_folder(path: str | None) -> BenchData:
+    """Import a folder of class subfolders the way the app does, into a temporary project."""
+    import tempfile
+
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.data.importer import import_source
+    from ssl_core.data.sources import SourceError, SourceSpec
+    from ssl_core.project.folder import Project
+
+    if not path:
+        raise SourceError("--dataset folder needs --path DIR (class subfolders = ground truth)")
+    with tempfile.TemporaryDirectory(prefix="bench-folder-") as tmp:
+        project = Project.create(tmp)
+        report = import_source(project, SourceSpec("folder", path=path))
+        if not report.imported:
+            raise SourceError(report.summary())
+        store = ImageCollection(project)
+        truth = store.ground_truth()
+        images = np.array(store.images())                    # (N, H, W, C): a copy, tmp goes
+    keep = truth.labels >= 0                                 # top-level files have no truth
+    return BenchData(images[keep], truth.labels[keep], truth.is_test[keep])
 
 
 def draw_labels(labels: np.ndarray, candidates: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -48,35 +81,46 @@ def draw_labels(labels: np.ndarray, candidates: np.ndarray, per_class: int, seed
     return np.sort(np.concatenate(picks))
 
 
-def make_method(method: str, seed: int, dataset: str, baseline_family: str, augment: bool):
-    from ssl_core.models.baseline import BaselineConfig
+def make_method(method: str, seed: int, dataset: str, baseline_family: str, augment: bool,
+                representation: str = "auto"):
     from ssl_core.models.registry import make_estimator
-    config = None
+    params = {"representation": representation}
     if method == "baseline":
-        config = BaselineConfig(family=baseline_family, augment=augment)
-    return make_estimator(method, seed, config)
+        params.update(family=baseline_family, augment=augment)
+    return make_estimator(method, seed, **params)
 
 
 def run(dataset: str, data_root: str | None, labels_per_class: int, method: str, budget_s: float,
-        seed: int, baseline_family: str = "cnn", augment: bool = True) -> dict:
+        seed: int, baseline_family: str = "cnn", augment: bool = True, path: str | None = None,
+        representation: str = "auto") -> dict:
+    from ssl_core.models.representation import feature_matrix, resolve_representation
+
     t0 = time.perf_counter()
-    data = load_bench_data(dataset, data_root)
+    data = load_bench_data(dataset, data_root, path)
     train_ids = np.flatnonzero(~data.is_test)
     labeled = draw_labels(data.labels, train_ids, labels_per_class, seed)
     y = np.full(len(data.labels), -1, np.int64)
     y[labeled] = data.labels[labeled]
-    model = make_method(method, seed, dataset, baseline_family, augment)   # imports torch: counted
+    rep = resolve_representation(representation, data.images.shape[1:])
+    model = make_method(method, seed, dataset, baseline_family, augment, rep)  # torch: counted
+    feats = feature_matrix(rep, data.images)       # once for fit and predictions (None: pixels)
+    features_s = time.perf_counter() - t0
     left = budget_s - (time.perf_counter() - t0) - PREDICT_RESERVE_S
     if method == "baseline":                      # supervised only: the labeled images alone
-        model.fit(data.images[labeled], y[labeled], time_budget_s=left)
+        model.fit(data.images[labeled], y[labeled], time_budget_s=left,
+                  features=None if feats is None else feats[labeled])
     else:
-        model.fit(data.images, y, time_budget_s=left)
-    test = data.is_test
-    test_accuracy = float((model.predict(data.images[test]) == data.labels[test]).mean())
+        model.fit(data.images, y, time_budget_s=left, features=feats)
+    pred = model.predict(data.images, features=feats)                          # (N,)
+    test, rest = data.is_test, y < 0
+    test_accuracy = float((pred[test] == data.labels[test]).mean())
     validation = getattr(model, "validation_", None)
     row = {"dataset": dataset, "method": method, "labels_per_class": labels_per_class, "seed": seed,
            "budget_s": budget_s, "seconds": round(time.perf_counter() - t0, 1),
+           "representation": rep, "features_s": round(features_s, 1),
            "test_accuracy": round(test_accuracy, 4),
+           "rest_accuracy": round(float((pred[rest] == data.labels[rest]).mean()), 4),
+           "n_images": len(data.labels), "n_test": int(test.sum()),
            "val_accuracy": None if validation is None else round(validation.value, 4),
            "val_n": None if validation is None else validation.n,
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -93,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
     p.add_argument("--data-root", default=None, help="torchvision-style data root (not for digits)")
+    p.add_argument("--path", default=None, help="with --dataset folder: a folder of class folders")
+    p.add_argument("--representation", default="auto",
+                   help="'auto' (by image shape), 'pixels' or a feature extractor name")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--method", choices=("default", "baseline", "vae", "gan", "graph"), default="default")
     p.add_argument("--budget-s", type=float, default=180.0)
@@ -109,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.dataset != "digits" and not args.data_root:
+    if args.dataset not in ("digits", "folder") and not args.data_root:
         print(f"--data-root is needed for {args.dataset}", file=sys.stderr)
         return 2
     from ssl_core.data.sources import SourceError
@@ -117,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.strategy:
             from benchmarks.labeler import run_labeler
             t0 = time.perf_counter()
-            row = run_labeler(load_bench_data(args.dataset, args.data_root), args.dataset, args.strategy,
-                              args.labels, args.budget_s, args.seed, t0)
+            row = run_labeler(load_bench_data(args.dataset, args.data_root, args.path),
+                              args.dataset, args.strategy, args.labels, args.budget_s, args.seed, t0)
         else:
             row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
-                      args.seed, args.baseline_family, not args.no_augment)
+                      args.seed, args.baseline_family, not args.no_augment, args.path,
+                      args.representation)
     except (SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,0 +1,182 @@
+"""Memory and seconds of a large colour project: import, map and a default-method retrain.
+
+    python -m benchmarks.photo_folder --out /tmp/photos          # 188 labelled photos
+    python -m benchmarks.memory --n 20000 --photos /tmp/photos --work /tmp/mem20k \
+        --out benchmarks/memory.jsonl
+
+1. Synthesises `--n` PNG files from the photos (random crops of 60-100% of the area, flips,
+   colour jitter; class subfolders kept as ground truth). Not measured.
+2. Imports them (data/importer.py), builds the map (the map job: provisional map, features,
+   feature VAE, UMAP) and retrains the default method on 3 labels per class (the train job),
+   each in this process through the same code the app's worker runs, one JSON row per stage.
+Each row: seconds; the peak resident memory (VmHWM); the peak of anonymous memory (RssAnon:
+what the process allocated, without the file pages of the memory-mapped pixels and features,
+which are page cache the kernel reclaims); the pixels' bytes; and `beyond_pixels_mb` = peak
+RSS minus the pixel bytes, the figure the target (<= 2 GB) is about. A sampler thread reads
+/proc/self/status every 0.1 s; VmHWM is reset between stages (/proc/self/clear_refs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+LABELS_PER_CLASS = 3
+
+
+def synthesise(photos: Path, out: Path, n: int, seed: int = 0, side: int = 128) -> None:
+    """n PNGs in out/<class>/ made from the photos by crops, flips and colour jitter."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    rng = np.random.default_rng(seed)
+    sources = sorted(p for p in photos.glob("*/*.png"))
+    for k in range(n):
+        src = sources[k % len(sources)]
+        im = Image.open(src).convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im)
+        im = im.convert("RGB")
+        w, h = im.size
+        f = np.sqrt(rng.uniform(0.6, 1.0))
+        cw, ch = max(8, int(w * f)), max(8, int(h * f))
+        x0, y0 = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+        im = ImageOps.fit(im.crop((x0, y0, x0 + cw, y0 + ch)), (side, side))
+        if rng.random() < 0.5:
+            im = ImageOps.mirror(im)
+        im = ImageEnhance.Color(im).enhance(rng.uniform(0.7, 1.3))
+        folder = out / src.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        im.save(folder / f"{k:06d}.png", compress_level=1)
+
+
+class Sampler:
+    """Peak VmHWM / RssAnon of this process, sampled by a thread."""
+
+    def __init__(self):
+        self.peak_anon = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")     # reset VmHWM to the current RSS
+        except OSError:
+            pass
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = _status()["VmHWM"]
+
+    def _run(self):
+        while not self._stop.wait(0.1):
+            self.peak_anon = max(self.peak_anon, _status()["RssAnon"])
+
+
+def _status() -> dict[str, int]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def stage(name: str, fn, rows: list, common: dict, pixel_bytes_fn) -> None:
+    t0 = time.perf_counter()
+    with Sampler() as s:
+        result = fn()
+    pixels = pixel_bytes_fn()
+    row = {**common, "stage": name, "seconds": round(time.perf_counter() - t0, 1),
+           "peak_rss_mb": round(s.peak_rss / 2**20), "peak_anon_mb": round(s.peak_anon / 2**20),
+           "pixels_mb": round(pixels / 2**20),
+           "beyond_pixels_mb": round((s.peak_rss - pixels) / 2**20),
+           "within_target": bool(s.peak_rss - pixels <= 2 * 2**30), **(result or {})}
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--photos", required=True, help="python -m benchmarks.photo_folder --out")
+    parser.add_argument("--work", required=True, help="a scratch folder (kept for reruns)")
+    parser.add_argument("--budget-s", type=float, default=180.0, help="the retrain's budget")
+    parser.add_argument("--out", help="append the rows to this JSONL file")
+    args = parser.parse_args(argv)
+    work = Path(args.work).expanduser()
+    src = work / "images"
+    if not (src / ".done").is_file():
+        print(f"synthesising {args.n:,} images ...", file=sys.stderr, flush=True)
+        synthesise(Path(args.photos).expanduser(), src, args.n)
+        (src / ".done").write_text("ok")
+    os.environ["LATENTLAB_HOME"] = str(work / "home")
+
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.data.importer import import_source
+    from ssl_core.data.sources import SourceSpec
+    from ssl_core.jobs import records as jobs
+    from ssl_core.jobs.worker import run_job
+    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.label_log import set_labels
+    from ssl_core.project.folder import Project
+
+    project = Project.named(f"mem{args.n}")
+    if ImageCollection(project).n_images:
+        raise SystemExit(f"{project.root} is not empty: remove {work / 'home'} first")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    common = {"n_images": args.n, "commit": commit, "load_avg_start": os.getloadavg()[0]}
+    rows: list[dict] = []
+    images = ImageCollection(project)
+
+    def pixel_bytes() -> int:
+        shape = images.shape
+        return images.n_images * int(np.prod(shape)) if shape else 0
+
+    def do_import():
+        report = import_source(project, SourceSpec("folder", path=str(src)))
+        return {"imported": report.imported}
+
+    def job(kind: str, params: dict):
+        job_id = jobs.create_job(project.store, kind, params)
+        run_job(project, job_id)
+        done = jobs.get_job(project.store, job_id)
+        if done.status is not jobs.JobStatus.SUCCEEDED:
+            raise SystemExit(f"{kind} job {done.status.value}: {done.error}")
+        return done.result
+
+    def do_map():
+        meta = job("map", {})
+        return {"seconds_by_step": meta["seconds"], "representation": meta["representation"]}
+
+    def do_train():
+        gt = images.ground_truth()
+        rng = np.random.default_rng(0)
+        for k, name in enumerate(gt.class_names):
+            ids = rng.choice(np.flatnonzero((gt.labels == k) & ~gt.is_test), LABELS_PER_CLASS,
+                             replace=False)
+            set_labels(project.store, ids.tolist(), add_class(project.store, name).id)
+        result = job("train", {"method": "default", "budget_s": args.budget_s,
+                               "compare_baseline": False})
+        return {"test_accuracy": result["test"]["value"], "budget_s": args.budget_s}
+
+    stage("import", do_import, rows, common, pixel_bytes)
+    stage("map", do_map, rows, common, pixel_bytes)
+    stage("train", do_train, rows, common, pixel_bytes)
+    if args.out:
+        with open(args.out, "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

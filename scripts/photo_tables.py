@@ -1,0 +1,157 @@
+"""Turn the photo benchmarks' rows into the README's "Your photos" tables.
+
+    .venv/bin/python scripts/photo_tables.py       # rewrites the README between the markers
+
+Sources (every row a script wrote; nothing typed by hand): benchmarks/representation.jsonl
+(python -m benchmarks.representation), benchmarks/features.jsonl (benchmarks.features),
+benchmarks/results.jsonl rows of `--dataset folder` (benchmarks.engine), and
+benchmarks/memory.jsonl (benchmarks.memory). Cells are medians with their range and the number
+of runs; a run over its time budget is marked "(over)" in the runs column, never dropped.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+README = ROOT / "README.md"
+START, END = "<!-- photos:start -->", "<!-- photos:end -->"
+METHOD_NAMES = {"default": "default (graph → head)", "graph": "graph only", "gan": "SSL-GAN",
+                "vae": "VAE-based", "baseline": "supervised (labels only)"}
+
+
+def rows(name: str) -> list[dict]:
+    path = BENCH / name
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summary(values: list[float], pct: bool = True) -> str:
+    """'86.7% (83.5–88.8, 3 runs)'."""
+    f = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.0f}")
+    unit = "%" if pct else ""
+    if len(values) == 1:
+        return f"{f(values[0])}{unit} (1 run)"
+    return (f"{f(statistics.median(values))}{unit} ({f(min(values))}–{f(max(values))}, "
+            f"{len(values)} runs)")
+
+
+def representation_table() -> list[str]:
+    data = rows("representation.jsonl")
+    if not data:
+        return ["(not measured yet: python -m benchmarks.representation)"]
+    cells = defaultdict(list)
+    for r in data:
+        cells[(r["dataset"], tuple(r["shape"]), r["labels_per_class"], r["representation"])].append(
+            r["rest_accuracy"])
+    keys = sorted({k[:3] for k in cells}, key=lambda k: (k[0], k[2]))
+    lines = ["| dataset (image shape) | labels/class | pixels | EfficientNet-Lite0 features | better |",
+             "| --- | --- | --- | --- | --- |"]
+    for dataset, shape, labels in keys:
+        pix = cells.get((dataset, shape, labels, "pixels"), [])
+        eff = cells.get((dataset, shape, labels, "efficientnet-lite0"), [])
+        better = ("—" if not (pix and eff) else "pixels"
+                  if statistics.median(pix) > statistics.median(eff) else "features")
+        lines.append(f"| {dataset} ({'×'.join(map(str, shape))}) | {labels} | "
+                     f"{summary(pix) if pix else '–'} | {summary(eff) if eff else '–'} | {better} |")
+    return lines
+
+
+def speed_table() -> list[str]:
+    data = [r for r in rows("features.jsonl") if r.get("benchmark") == "features"]
+    if not data:
+        return ["(not measured yet: python -m benchmarks.features)"]
+    cells, fidelity, loads = defaultdict(list), {}, defaultdict(list)
+    for r in data:
+        cells[(r["size"], r["backend"])].append(r["images_per_s"])
+        loads[(r["size"], r["backend"])].append(r["load_avg_before"])
+        if "cosine_min" in r:
+            fidelity[r["size"]] = min(fidelity.get(r["size"], 1.0), r["cosine_min"])
+    lines = ["| input size | ONNX Runtime (default) images/s | eager PyTorch images/s | "
+             "least cosine, ONNX vs PyTorch | load average before |",
+             "| --- | --- | --- | --- | --- |"]
+    for size in sorted({k[0] for k in cells}, reverse=True):
+        ort, eager = cells.get((size, "onnxruntime"), []), cells.get((size, "torch"), [])
+        load = loads.get((size, "onnxruntime"), []) + loads.get((size, "torch"), [])
+        lines.append(f"| {size} px | {summary(ort, False) if ort else '–'} | "
+                     f"{summary(eager, False) if eager else '–'} | "
+                     f"{fidelity.get(size, float('nan')):.5f} | "
+                     f"{min(load):.1f}–{max(load):.1f} |")
+    return lines
+
+
+def accuracy_table() -> list[str]:
+    data = [r for r in rows("results.jsonl") if r.get("dataset") == "folder"]
+    if not data:
+        return ["(not measured yet: python -m benchmarks.engine --dataset folder ...)"]
+    cells = defaultdict(list)
+    for r in data:
+        cells[(r["method"], r["labels_per_class"])].append(r)
+    labels = sorted({k[1] for k in cells})
+    lines = ["| method | " + " | ".join(f"{n} label{'s' if n > 1 else ''}/class" for n in labels)
+             + " |", "| --- |" + " --- |" * len(labels)]
+    for method in [m for m in METHOD_NAMES if any(k[0] == m for k in cells)]:
+        out = []
+        for n in labels:
+            runs = cells.get((method, n), [])
+            if not runs:
+                out.append("–")
+                continue
+            over = sum(r["seconds"] > r["budget_s"] for r in runs)
+            secs = statistics.median(r["seconds"] for r in runs)
+            out.append(f"{summary([r['rest_accuracy'] for r in runs])}, {secs:.0f} s"
+                       + (f", {over} over budget" if over else ""))
+        lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(out) + " |")
+    budgets = sorted({r["budget_s"] for r in data})
+    lines.append("")
+    lines.append(f"Accuracy on every photo that got no label (the rest), {len(data)} runs, "
+                 f"budget {', '.join(f'{b:.0f} s' for b in budgets)} including feature "
+                 f"extraction; representation: "
+                 f"{', '.join(sorted({r.get('representation', '?') for r in data}))}.")
+    return lines
+
+
+def memory_table() -> list[str]:
+    data = rows("memory.jsonl")
+    if not data:
+        return ["(not measured yet: python -m benchmarks.memory)"]
+    lines = ["| images (128×128×3) | step | seconds | peak memory | pixels | beyond the pixels | "
+             "≤ 2 GB beyond? |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(data, key=lambda r: (r["n_images"], ["import", "map", "train"].index(r["stage"]))):
+        lines.append(f"| {r['n_images']:,} | {r['stage']} | {r['seconds']:.0f} s | "
+                     f"{r['peak_rss_mb'] / 1024:.2f} GB | {r['pixels_mb'] / 1024:.2f} GB | "
+                     f"{r['beyond_pixels_mb'] / 1024:.2f} GB | "
+                     f"{'yes' if r['within_target'] else '**no**'} |")
+    return lines
+
+
+def section() -> str:
+    parts = ["Generated by `scripts/photo_tables.py` from `benchmarks/*.jsonl`.", "",
+             "**Which representation wins** (graph propagation, same labels for both; accuracy on "
+             "every unlabeled image; `benchmarks/representation.jsonl`)", "",
+             *representation_table(), "",
+             "**Photos, 3 draws of labels per cell** (188 photos in 6 classes, "
+             "`python -m benchmarks.photo_folder`; `benchmarks/results.jsonl`)", "",
+             *accuracy_table(), "",
+             "**Feature extraction speed** on the 2 cores (EfficientNet-Lite0, 128×128 photos "
+             "resized to the input size; `benchmarks/features.jsonl`)", "",
+             *speed_table(), "",
+             "**Memory at scale** (photos synthesised by crops and flips; import, map and a "
+             "default-method retrain, as the jobs run them; `benchmarks/memory.jsonl`)", "",
+             *memory_table()]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    text = README.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n\n{section()}\n\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
