@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -95,7 +96,7 @@ def run(dataset: str, data_root: str | None, labels_per_class: int, method: str,
         representation: str = "auto") -> dict:
     from ssl_core.models.representation import feature_matrix, resolve_representation
 
-    t0 = time.perf_counter()
+    t0, load_avg = time.perf_counter(), os.getloadavg()[0]      # a busy machine costs accuracy
     data = load_bench_data(dataset, data_root, path)
     train_ids = np.flatnonzero(~data.is_test)
     labeled = draw_labels(data.labels, train_ids, labels_per_class, seed)
@@ -123,7 +124,8 @@ def run(dataset: str, data_root: str | None, labels_per_class: int, method: str,
            "n_images": len(data.labels), "n_test": int(test.sum()),
            "val_accuracy": None if validation is None else round(validation.value, 4),
            "val_n": None if validation is None else validation.n,
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "load_avg_start": round(load_avg, 2)}
     if method == "baseline":
         row.update(baseline_family=baseline_family, augment=augment)
     if hasattr(model, "rollbacks_"):

@@ -110,7 +110,7 @@ def test_warm_starts_skip_a_malicious_model(project, marker):
     run = create_run(project.store, "default", {}, 2)
     finish_run(project.store, run, {"validation": None})
     plant(project.models_dir / f"run-{run}", "default", marker)
-    assert _warm_start(project, "default", make_estimator("default")) == (None, None)
+    assert _warm_start(project, "default", make_estimator("default"), "pixels") == (None, None)
     TRIED[("malicious weights.pt", "refused")] += 2
 
 

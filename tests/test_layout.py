@@ -158,7 +158,9 @@ def test_map_job_end_to_end_and_rebuild_after_import(digits_project):
     job = wait_for(project, job_id, finished, timeout=180)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.progress == 1.0 and job.result["n_images"] == 1797
-    assert set(job.result["seconds"]) == {"load", "vae", "encode", "layout", "save"}
+    assert set(job.result["seconds"]) == {"provisional", "features", "vae", "encode", "layout",
+                                          "save"}
+    assert job.result["representation"] == "pixels"                  # digits keep their pixels
     first = load_map(project)
     assert first.layout.shape == (1797, 2) and first.layout.dtype == np.float32
     assert first.latents.shape == (1797, 16) and first.latents.dtype == np.float32
@@ -190,5 +192,7 @@ def test_cancel_stops_a_map_job_and_keeps_the_old_map(digits_project):
     jobs.request_cancel(project.store, job_id)
     job = wait_for(project, job_id, finished, timeout=10)
     assert job.status is JobStatus.CANCELLED
-    assert load_map(project) is None and not project.layout_path.exists()
+    # no map before: what stays is the provisional one, written before the VAE started
+    kept = load_map(project)
+    assert kept.meta["provisional"] and kept.layout.shape == (1797, 2)
     assert not (project.models_dir / "vae").exists()
