@@ -100,11 +100,16 @@ def open_app(j: Journey, url: str) -> None:
 
 
 def open_map(j: Journey) -> None:
-    """Map link → the page starts the map job and follows it → the plot draws once it is done."""
+    """Map link → the page starts the map job and follows it → a provisional map draws at once
+    → the VAE's map replaces it in place when the job is done (the lasso needs the final one)."""
     with j.step("map-building"):
         j.page.get_by_role("link", name="Map").click()
         j.page.get_by_text(re.compile(r"Job \d+ \(map\)")).first.wait_for(timeout=60_000)
+    with j.step("provisional map"):
+        wait_for_plot(j.page, MAP_TIMEOUT_MS)
     with j.step("map"):
+        j.page.get_by_text("A first map, from the images' shrunk pixels").wait_for(
+            state="hidden", timeout=MAP_TIMEOUT_MS)
         wait_for_plot(j.page, MAP_TIMEOUT_MS)
 
 
