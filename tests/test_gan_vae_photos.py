@@ -116,6 +116,7 @@ def test_gan_on_features_predicts_draws_vectors_and_round_trips(tmp_path, no_ext
     cfg = replace(TINY_GAN, representation="efficientnet-lite0")
     model = SSLGAN.from_config(cfg, random_state=0).fit(X, labels, features=F)
     assert model.kind_ == "features" and model.representation_ == "efficientnet-lite0"
+    assert not model.draws_images                     # the Samples page asks before it draws
     proba = model.predict_proba(X, features=F)
     assert proba.shape == (len(X), 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
     assert unlabeled_accuracy(model.predict(X, features=F), y, labels) > 0.9
@@ -140,7 +141,7 @@ def test_vae_method_on_features_predicts_draws_vectors_and_round_trips(tmp_path,
                           graph=replace(GRAPH, propagation="poisson"),
                           feature_classifier=TINY_CLASSIFIER)
     model = VAEMethod.from_config(cfg, random_state=0).fit(X, labels, features=F)
-    assert model.net_ is not None and not model.vae_.draws_images
+    assert model.net_ is not None and not model.vae_.draws_images and not model.draws_images
     assert unlabeled_accuracy(model.predict(X, features=F), y, labels) > 0.9
     assert model.transform(X, features=F).shape == (len(X), 4)
     vectors = model.sample_vectors(5, label=3, seed=2)
@@ -181,7 +182,7 @@ def test_conv_gan_on_colour_pixels_learns_in_batches_and_round_trips(tmp_path, b
     X = read_only_memmap(tmp_path, X)
     cfg = replace(TINY_GAN, representation="pixels")
     model = SSLGAN.from_config(cfg, random_state=0).fit(X, labels)
-    assert model.kind_ == "conv"
+    assert model.kind_ == "conv" and model.draws_images
     assert unlabeled_accuracy(model.predict(X), y, labels) > 0.8        # chance: 0.5
     assert model.sample(4).shape == (4, 16, 16, 3) and model.sample(4).dtype == np.uint8
     assert model.sample(2, label=8).shape == (2, 16, 16, 3)

@@ -71,3 +71,48 @@ def test_a_feature_vae_shows_the_nearest_real_images_per_class(project, tmp_path
     assert red.shape == (4, 32, 32, 3) and all(any(np.array_equal(t, x) for x in X) for t in red)
     path = latent_path(latents, X, 0, 29, steps=5)
     assert path.tiles.shape == (7, 32, 32, 3) and np.array_equal(path.tiles[0], X[0])
+
+
+def test_the_samples_page_of_a_photo_project_shows_nearest_real_images(latentlab_home, tmp_path):
+    """A photo project with its feature VAE (the map) and a feature-mode GAN run: the Samples
+    page says what the models draw and shows real images for both, no error, no traceback."""
+    from conftest import REPO
+    from streamlit.testing.v1 import AppTest
+
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.features.store import features_key, load_features
+    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.label_log import set_labels
+    from ssl_core.models.graph_classifier import GraphConfig
+    from ssl_core.models.ssl_gan import SSLGAN, GANConfig
+    from ssl_core.project.folder import Project
+    from ssl_core.results.runs import create_run, finish_run
+
+    project = Project.named("photos")
+    X, _ = shapes(10)
+    import_source(project, SourceSpec("folder", path=str(write_folder(tmp_path / "imgs", X))))
+    build_map(project, TINY)
+    red, blue = add_class(project.store, "red"), add_class(project.store, "blue")
+    set_labels(project.store, [0, 1, 2], red.id)
+    set_labels(project.store, [10, 11, 12], blue.id)
+    images = ImageCollection(project).images()
+    feats = load_features(project, features_key("efficientnet-lite0", images.shape[1:]),
+                          len(images))
+    y = np.full(len(images), -1)
+    y[[0, 1, 2]], y[[10, 11, 12]] = red.id, blue.id
+    cfg = GANConfig(representation="efficientnet-lite0", max_steps=20, check_every=10, z_dim=8,
+                    graph=GraphConfig(feature_components=16), feature_widths=(16, 16))
+    gan = SSLGAN.from_config(cfg, 0).fit(images, y, features=feats)
+    run_id = create_run(project.store, "gan", {}, 6)
+    folder = gan.save(project.models_dir / f"run-{run_id}")
+    finish_run(project.store, run_id, {"model": str(folder), "n_labels": 6})
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/samples.py").run()
+    assert not at.exception, at.exception
+    assert not at.error
+    captions = " ".join(c for img in at.image for c in img.captions)
+    assert "Nearest real images to" in captions                     # the GAN's vectors
+    text = " ".join(c.value for c in at.caption)
+    assert "cannot draw pictures" in text and "draws feature vectors" in text

@@ -272,6 +272,11 @@ class SSLGAN(SSLEstimator):
             out = out[torch.softmax(self.D_(out), 1)[:, k].argsort(descending=True)[:n]]
         return out
 
+    @property
+    def draws_images(self) -> bool:
+        """True when `sample` draws images; False in feature mode (`sample_vectors`)."""
+        return getattr(self, "kind_", None) != FEATURES
+
     def sample(self, n: int, label: int | None = None, seed: int = 0, oversample: int = 20) -> np.ndarray:
         """(n, H, W, C) uint8 generated images (pixel modes; see `_generate`)."""
         if self.kind_ == FEATURES:

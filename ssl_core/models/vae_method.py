@@ -151,6 +151,11 @@ class VAEMethod(SSLEstimator):
             raise ValueError("a pixel VAE has no feature space: sample() draws images")
         return self._vae_inputs(X, features).astype(np.float32)
 
+    @property
+    def draws_images(self) -> bool:
+        """True when `sample` draws images; False in feature mode (`sample_vectors`)."""
+        return getattr(self, "projection_", None) is None
+
     def sample(self, n: int, label: int | None = None, seed: int = 0) -> np.ndarray:
         """n generated images; from class `label`'s latent region when given (pixel mode)."""
         if self.projection_ is not None:
