@@ -67,15 +67,15 @@ def main() -> int:
             if name == "map":
                 wait_for_plot(page)
             page.wait_for_timeout(2000)
-            path = out / f"screenshot-photos-{name}.png"
+            path = out / f"screenshot-photos-{name}{'-labels' if name == 'map' else ''}.png"
             page.screenshot(path=str(path), full_page=True)
             print(path)
             if name == "map":                     # the same map coloured by the ground truth
-                page.get_by_role("button", name="ground truth").click()
+                page.get_by_text("ground truth", exact=True).first.click()
                 page.wait_for_timeout(1500)
                 wait_until_idle(page)
                 wait_for_plot(page)
-                path = out / "screenshot-photos-map-truth.png"
+                path = out / "screenshot-photos-map.png"        # the README's
                 page.screenshot(path=str(path), full_page=True)
                 print(path)
     return 0
