@@ -11,9 +11,16 @@
    each in this process through the same code the app's worker runs, one JSON row per stage.
 Each row: seconds; the peak resident memory (VmHWM); the peak of anonymous memory (RssAnon:
 what the process allocated, without the file pages of the memory-mapped pixels and features,
-which are page cache the kernel reclaims); the pixels' bytes; and `beyond_pixels_mb` = peak
-RSS minus the pixel bytes, the figure the target (<= 2 GB) is about. A sampler thread reads
-/proc/self/status every 0.1 s; VmHWM is reset between stages (/proc/self/clear_refs).
+which are page cache the kernel reclaims); the pixels' bytes; `beyond_pixels_mb` = peak RSS
+minus the pixel bytes (an upper bound: it also counts pixel pages never read, as if they were
+resident); and `peak_beyond_pixels_mb`, the figure the target (<= 2 GB) is about: the peak over
+samples of the resident memory minus the resident pages of the pixel file's own mappings
+(/proc/self/smaps), i.e. everything the process holds besides the uint8 pixels themselves,
+shared libraries and the features file included. A sampler thread reads /proc/self/status
+(and smaps) every 0.1 s; VmHWM is reset between stages (/proc/self/clear_refs).
+
+    --stages map,train      re-measure stages of a project imported by an earlier run
+                            (--fresh-features deletes its stored features first)
 """
 from __future__ import annotations
 
@@ -58,8 +65,9 @@ def synthesise(photos: Path, out: Path, n: int, seed: int = 0, side: int = 128) 
 class Sampler:
     """Peak VmHWM / RssAnon of this process, sampled by a thread."""
 
-    def __init__(self):
-        self.peak_anon = 0
+    def __init__(self, pixel_file: str = "images.npy"):
+        self.peak_anon = self.peak_beyond = 0
+        self.pixel_file = pixel_file
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,7 +86,10 @@ class Sampler:
 
     def _run(self):
         while not self._stop.wait(0.1):
-            self.peak_anon = max(self.peak_anon, _status()["RssAnon"])
+            status = _status()
+            self.peak_anon = max(self.peak_anon, status["RssAnon"])
+            self.peak_beyond = max(self.peak_beyond,
+                                   status["VmRSS"] - _mapping_rss(self.pixel_file))
 
 
 def _status() -> dict[str, int]:
@@ -90,6 +101,19 @@ def _status() -> dict[str, int]:
     return out
 
 
+def _mapping_rss(suffix: str) -> int:
+    """Resident bytes of this process's mappings of files whose path ends with `suffix`."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and not head.endswith(":"):            # a mapping's header line
+                inside = line.rstrip().endswith(suffix)
+            elif inside and head == "Rss:":
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def stage(name: str, fn, rows: list, common: dict, pixel_bytes_fn) -> None:
     t0 = time.perf_counter()
     with Sampler() as s:
@@ -99,7 +123,8 @@ def stage(name: str, fn, rows: list, common: dict, pixel_bytes_fn) -> None:
            "peak_rss_mb": round(s.peak_rss / 2**20), "peak_anon_mb": round(s.peak_anon / 2**20),
            "pixels_mb": round(pixels / 2**20),
            "beyond_pixels_mb": round((s.peak_rss - pixels) / 2**20),
-           "within_target": bool(s.peak_rss - pixels <= 2 * 2**30), **(result or {})}
+           "peak_beyond_pixels_mb": round(s.peak_beyond / 2**20),
+           "within_target": bool(s.peak_beyond <= 2 * 2**30), **(result or {})}
     rows.append(row)
     print(json.dumps(row), flush=True)
 
@@ -111,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", required=True, help="a scratch folder (kept for reruns)")
     parser.add_argument("--budget-s", type=float, default=180.0, help="the retrain's budget")
     parser.add_argument("--out", help="append the rows to this JSONL file")
+    parser.add_argument("--stages", default="import,map,train",
+                        help="which stages to run (map,train: on the project already imported)")
+    parser.add_argument("--fresh-features", action="store_true",
+                        help="delete the project's stored features first (the map recomputes them)")
     args = parser.parse_args(argv)
     work = Path(args.work).expanduser()
     src = work / "images"
@@ -125,13 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_core.data.sources import SourceSpec
     from ssl_core.jobs import records as jobs
     from ssl_core.jobs.worker import run_job
-    from ssl_core.labeling.classes import add_class
+    from ssl_core.labeling.classes import add_class, list_classes
     from ssl_core.labeling.label_log import set_labels
     from ssl_core.project.folder import Project
 
     project = Project.named(f"mem{args.n}")
-    if ImageCollection(project).n_images:
-        raise SystemExit(f"{project.root} is not empty: remove {work / 'home'} first")
+    stages = args.stages.split(",")
+    if ("import" in stages) == bool(ImageCollection(project).n_images):
+        raise SystemExit(f"{project.root}: import into an empty project, or --stages map,train "
+                         "on an imported one")
+    if args.fresh_features:
+        import shutil
+        shutil.rmtree(project.root / "features", ignore_errors=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     common = {"n_images": args.n, "commit": commit, "load_avg_start": os.getloadavg()[0]}
@@ -161,17 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     def do_train():
         gt = images.ground_truth()
         rng = np.random.default_rng(0)
+        existing = {c.name: c.id for c in list_classes(project.store)}     # a re-run's classes
         for k, name in enumerate(gt.class_names):
             ids = rng.choice(np.flatnonzero((gt.labels == k) & ~gt.is_test), LABELS_PER_CLASS,
                              replace=False)
-            set_labels(project.store, ids.tolist(), add_class(project.store, name).id)
+            cid = existing[name] if name in existing else add_class(project.store, name).id
+            set_labels(project.store, ids.tolist(), cid)
         result = job("train", {"method": "default", "budget_s": args.budget_s,
                                "compare_baseline": False})
         return {"test_accuracy": result["test"]["value"], "budget_s": args.budget_s}
 
-    stage("import", do_import, rows, common, pixel_bytes)
-    stage("map", do_map, rows, common, pixel_bytes)
-    stage("train", do_train, rows, common, pixel_bytes)
+    for name, fn in (("import", do_import), ("map", do_map), ("train", do_train)):
+        if name in stages:
+            stage(name, fn, rows, common, pixel_bytes)
     if args.out:
         with open(args.out, "a") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)

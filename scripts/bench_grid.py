@@ -4,6 +4,9 @@ grid can be stopped and resumed.
 
     .venv/bin/python scripts/bench_grid.py --plan targets --data-root ../shared/data
     .venv/bin/python scripts/bench_grid.py --plan table --data-root ../shared/data
+    .venv/bin/python scripts/bench_grid.py --plan photos --path /tmp/photos   # benchmarks.photo_folder
+    .venv/bin/python scripts/bench_grid.py --plan regression --data-root ../shared/data \
+        --out benchmarks/regression.jsonl
 """
 from __future__ import annotations
 
@@ -17,7 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.jsonl"
 
 # (dataset, method, labels per class, budget, seeds, extra flags)
+PHOTO_METHODS = ("default", "graph", "gan", "vae", "baseline")
 PLANS = {
+    # issue 13: every method on the 188-photo folder (python -m benchmarks.photo_folder), --path
+    "photos": [("folder", m, n, 60, (0, 1, 2), ()) for n in (3, 1, 5) for m in PHOTO_METHODS],
+    # issue 13: digits and MNIST after the photo changes (--out benchmarks/regression.jsonl)
+    "regression": [*[("digits", m, 5, 30, (0, 1, 2), ()) for m in ("default", "gan", "vae", "baseline")],
+                   ("mnist", "default", 10, 180, (0,), ())],
     "targets": [
         ("digits", "default", 5, 30, (0, 1, 2), ()),
         ("mnist", "default", 10, 180, (0, 1, 2), ()),
@@ -85,10 +94,12 @@ def row_key(row: dict) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--plan", choices=PLANS, required=True)
-    ap.add_argument("--data-root", required=True)
+    ap.add_argument("--data-root", default=None, help="for the public datasets")
+    ap.add_argument("--path", default=None, help="for the folder plans: a folder of class folders")
+    ap.add_argument("--out", default=str(RESULTS), help="where the rows go (and which are done)")
     args = ap.parse_args()
-    RESULTS.parent.mkdir(exist_ok=True)
-    done = {row_key(json.loads(line)) for line in RESULTS.read_text().splitlines()} if RESULTS.exists() else set()
+    out = Path(args.out)
+    done = {row_key(json.loads(line)) for line in out.read_text().splitlines()} if out.exists() else set()
     for dataset, method, n, budget, seeds, extra in PLANS[args.plan]:
         for seed in seeds:
             if run_key(dataset, method, n, budget, seed, extra) in done:
@@ -96,8 +107,11 @@ def main() -> None:
             what = (["--strategy", n, "--labels", "50"] if method == "labeler" else
                     ["--method", method, "--labels-per-class", str(n), *extra])
             cmd = [sys.executable, "-m", "benchmarks.engine", "--dataset", dataset, *what,
-                   "--budget-s", str(budget), "--seed", str(seed), "--data-root", args.data_root,
-                   "--out", str(RESULTS)]
+                   "--budget-s", str(budget), "--seed", str(seed), "--out", str(out)]
+            if dataset == "folder":
+                cmd += ["--path", args.path]
+            elif args.data_root:
+                cmd += ["--data-root", args.data_root]
             print(" ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, cwd=ROOT, check=False)
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import torch
 
 EXACT_BELOW = 8192        # rows up to which `knn` is exact unless told otherwise
+BLOCK_CELLS = 1 << 25     # distances an exact search computes at once (128 MB of float32)
 _NUMPY_QUERY_CELLS = 4_000_000   # knn_query in numpy up to this many (query, base) pairs
 
 
@@ -83,10 +84,10 @@ def knn_query(queries: np.ndarray, base: np.ndarray, k: int, chunk: int = 1024
 
         b = torch.from_numpy(np.ascontiguousarray(base))                        # (N, D)
         bsq = (b * b).sum(1)                                                     # (N,)
-        parts = []
+        parts, rows = [], max(1, min(chunk, BLOCK_CELLS // len(base)))          # bounded block
         with torch.no_grad():
-            for s in range(0, len(queries), chunk):
-                q = torch.from_numpy(np.ascontiguousarray(queries[s:s + chunk]))
+            for s in range(0, len(queries), rows):
+                q = torch.from_numpy(np.ascontiguousarray(queries[s:s + rows]))
                 d2 = torch.addmm(bsq[None, :], q, b.T, alpha=-2.0)              # (B, N)
                 parts.append(torch.topk(d2, k, dim=1, largest=False).indices.numpy())
         idx = np.concatenate(parts)                                              # (M, k)
@@ -125,10 +126,12 @@ def _drop_self(idx: "torch.Tensor", dist: "torch.Tensor", k: int) -> tuple[np.nd
             dist[keep].reshape(n, k).astype(np.float32))
 
 
-def _exact_self(xt: "torch.Tensor", k: int, chunk: int = 2048) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """Exact k nearest rows (self included, first) by blocked matrix products. (N, k) each."""
+def _exact_self(xt: "torch.Tensor", k: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Exact k nearest rows (self included, first) by blocked matrix products. (N, k) each.
+    Blocks hold at most BLOCK_CELLS distances: 2,048 rows against 100,000 took 0.8 GB."""
     import torch
 
+    chunk = max(64, min(2048, BLOCK_CELLS // max(1, len(xt))))
     sq = (xt * xt).sum(1)                                                      # (N,)
     idx, dist = [], []
     for s in range(0, len(xt), chunk):

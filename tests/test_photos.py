@@ -126,7 +126,8 @@ def test_the_baseline_on_features_learns_from_the_labeled_images_only():
     model = make_estimator("baseline", random_state=0).fit(X, labels, features=feats,
                                                           time_budget_s=30)
     keep = labels >= 0
-    assert np.allclose(model.projection_.mean, feats[keep].mean(0), atol=1e-4)   # labeled rows only
+    assert np.allclose(model.projection_.mean, feats[keep].astype(np.float32).mean(0),
+                       atol=1e-4)                                    # labeled rows only
     assert model.projection_.components is None                               # no PCA of 9 rows
     assert (model.predict(X, features=feats)[~keep] == y[~keep]).mean() > 0.8
 
