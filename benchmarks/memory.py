@@ -201,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                              replace=False)
             cid = existing[name] if name in existing else add_class(project.store, name).id
             set_labels(project.store, ids.tolist(), cid)
+        # cold: a re-run must not reuse the previous run's graph (a first retrain has none)
         result = job("train", {"method": "default", "budget_s": args.budget_s,
-                               "compare_baseline": False})
-        return {"test_accuracy": result["test"]["value"], "budget_s": args.budget_s}
+                               "compare_baseline": False, "warm_start": False})
+        return {"test_accuracy": result["test"]["value"], "budget_s": args.budget_s,
+                "warm_start": False}
 
     for name, fn in (("import", do_import), ("map", do_map), ("train", do_train)):
         if name in stages:
