@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_core.threads import available_cpus
 
     images = photo_array(args.photos, args.n)
+    cpu = cpu_name()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     rows = []
@@ -75,13 +76,26 @@ def main(argv: list[str] | None = None) -> int:
                        "backend": backend, "rep": rep, "n_images": len(images),
                        "seconds": round(seconds, 2), "images_per_s": round(len(images) / seconds, 1),
                        "load_avg_before": round(load, 2), "cpus": available_cpus(),
-                       "commit": commit, **(fidelity if backend == "onnxruntime" else {})}
+                       "cpu": cpu, "commit": commit, **(fidelity if backend == "onnxruntime" else {})}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.out:
         with open(args.out, "a") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
     return 0
+
+
+def cpu_name() -> str:
+    """The CPU model and the vector extensions int8/bf16 inference depends on (speeds differ
+    by machine: CI and development VMs are not always the same kind)."""
+    model, flags = "unknown CPU", set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name") and model == "unknown CPU":
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+    ext = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{model} ({', '.join(ext) or 'no AVX2'})"
 
 
 if __name__ == "__main__":

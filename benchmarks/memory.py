@@ -21,6 +21,9 @@ shared libraries and the features file included. A sampler thread reads /proc/se
 
     --stages map,train      re-measure stages of a project imported by an earlier run
                             (--fresh-features deletes its stored features first)
+Each stage runs in a process of its own, as the app's worker runs each job (a stage measured
+after another in one process also carried the first one's memory: ONNX Runtime sessions,
+numba's compiled UMAP).
 """
 from __future__ import annotations
 
@@ -141,6 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-features", action="store_true",
                         help="delete the project's stored features first (the map recomputes them)")
     args = parser.parse_args(argv)
+    stages = args.stages.split(",")
+    if len(stages) > 1:                  # one process per stage, as the app's worker runs jobs
+        for name in stages:
+            cmd = [sys.executable, "-m", "benchmarks.memory", "--n", str(args.n), "--photos",
+                   args.photos, "--work", args.work, "--budget-s", str(args.budget_s),
+                   "--stages", name, *(["--out", args.out] if args.out else []),
+                   *(["--fresh-features"] if args.fresh_features and name == "map" else [])]
+            if subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent).returncode:
+                return 1
+        return 0
     work = Path(args.work).expanduser()
     src = work / "images"
     if not (src / ".done").is_file():
@@ -159,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_core.project.folder import Project
 
     project = Project.named(f"mem{args.n}")
-    stages = args.stages.split(",")
     if ("import" in stages) == bool(ImageCollection(project).n_images):
         raise SystemExit(f"{project.root}: import into an empty project, or --stages map,train "
                          "on an imported one")

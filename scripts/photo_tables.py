@@ -66,18 +66,20 @@ def speed_table() -> list[str]:
     if not data:
         return ["(not measured yet: python -m benchmarks.features)"]
     cells, fidelity, loads = defaultdict(list), {}, defaultdict(list)
+    earlier = "not recorded: the earlier VM (no AVX-512 / VNNI, docs/photos.md)"
     for r in data:
-        cells[(r["size"], r["backend"])].append(r["images_per_s"])
-        loads[(r["size"], r["backend"])].append(r["load_avg_before"])
+        key = (r.get("cpu", earlier), r["size"], r["backend"])
+        cells[key].append(r["images_per_s"])
+        loads[key[:2]].append(r["load_avg_before"])
         if "cosine_min" in r:
             fidelity[r["size"]] = min(fidelity.get(r["size"], 1.0), r["cosine_min"])
-    lines = ["| input size | ONNX Runtime (default) images/s | eager PyTorch images/s | "
+    lines = ["| CPU (2 cores) | input size | ONNX Runtime (default) images/s | eager PyTorch images/s | "
              "least cosine, ONNX vs PyTorch | load average before |",
-             "| --- | --- | --- | --- | --- |"]
-    for size in sorted({k[0] for k in cells}, reverse=True):
-        ort, eager = cells.get((size, "onnxruntime"), []), cells.get((size, "torch"), [])
-        load = loads.get((size, "onnxruntime"), []) + loads.get((size, "torch"), [])
-        lines.append(f"| {size} px | {summary(ort, False) if ort else '–'} | "
+             "| --- | --- | --- | --- | --- | --- |"]
+    for cpu, size in sorted({k[:2] for k in cells}, key=lambda k: (k[0] == earlier, -k[1])):
+        ort, eager = cells.get((cpu, size, "onnxruntime"), []), cells.get((cpu, size, "torch"), [])
+        load = loads[(cpu, size)]
+        lines.append(f"| {cpu} | {size} px | {summary(ort, False) if ort else '–'} | "
                      f"{summary(eager, False) if eager else '–'} | "
                      f"{fidelity.get(size, float('nan')):.5f} | "
                      f"{min(load):.1f}–{max(load):.1f} |")
