@@ -9,12 +9,13 @@ reads instead of a memory map, so neither holds the whole collection in memory.
 """
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from ssl_core.project.files import release_rows as release
 
 CHUNK_BYTES = 64 << 20          # rows are copied / released this many bytes at a time
 Filler = Callable[[np.ndarray], np.ndarray]   # writes rows of a (n, H, W, C) view, returns keep
@@ -47,24 +48,6 @@ def write_pixel_file(tmp: Path, old: np.ndarray, n_new: int, shape: tuple[int, i
     release(out, 0, len(out))
     del out
     return keep
-
-
-def release(arr: np.memmap, start: int, stop: int) -> None:
-    """Flush rows start..stop of a writable memory-mapped array and drop them from this
-    process's resident memory (they stay in the page cache, written back by the kernel)."""
-    mm = getattr(arr, "_mmap", None)
-    if mm is None or stop <= start:
-        return
-    row = int(np.prod(arr.shape[1:])) * arr.itemsize
-    base = arr.offset if hasattr(arr, "offset") else 0
-    page = mmap.PAGESIZE
-    lo = (base + start * row) // page * page
-    hi = base + stop * row
-    mm.flush(lo, hi - lo) if hi > lo else None
-    try:
-        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-    except (AttributeError, OSError, ValueError):  # no madvise here: the kernel reclaims later
-        pass
 
 
 def iter_pixel_batches(path: Path, n: int, batch: int) -> Iterator[tuple[int, np.ndarray]]:

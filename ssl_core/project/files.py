@@ -179,3 +179,27 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def release_rows(arr, start: int, stop: int) -> None:
+    """Flush rows start..stop of a writable memory-mapped numpy array (np.memmap or
+    np.lib.format.open_memmap) and drop them from this process's resident memory: they stay in
+    the page cache and are written back by the kernel, so a file written row by row (pixels,
+    features) does not stay resident as it grows."""
+    import mmap
+
+    import numpy as np
+
+    mm = getattr(arr, "_mmap", None)
+    if mm is None or stop <= start:
+        return
+    row = int(np.prod(arr.shape[1:])) * arr.itemsize
+    base = arr.offset if hasattr(arr, "offset") else 0
+    page = mmap.PAGESIZE
+    lo = (base + start * row) // page * page
+    hi = base + stop * row
+    mm.flush(lo, hi - lo) if hi > lo else None
+    try:
+        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    except (AttributeError, OSError, ValueError):  # no madvise here: the kernel reclaims later
+        pass
