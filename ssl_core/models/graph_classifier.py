@@ -9,6 +9,11 @@ Which propagator (Poisson or Laplace learning) is chosen on the user's labels on
 hold-out of them on big graphs, 5-fold cross-validation on small ones (where it is cheap and a
 single hold-out of 1 image per class is too noisy). The accuracy of that choice, with its
 Wilson interval and the number of labeled images behind it, is `validation_`.
+
+Why this module is long (330 lines): the graph stage serves the default method, the SSL-GAN
+and the VAE-based method too, so its cache for warm starts, the propagator choice, the
+pixel and feature inputs and the helpers they share (`propagate_labels`, `class_members`) live
+together; apart, each piece would import the others.
 """
 from __future__ import annotations
 

@@ -22,6 +22,10 @@ most `max_side` px (conv_nets.py), pixels read from X per batch. 'features': pre
 features; the GAN plays in the graph stage's space (centred, L2, PCA to 128-D), standardised to
 unit mean variance so the paper's noise levels keep their meaning; it draws feature vectors
 (`sample_vectors`), shown as their nearest real images (`graph_space`), not pixels.
+
+Why this module is long (~330 lines): the three kinds share the training task, the collapse
+monitor and the class-ranked sampling; only the networks differ, and those live in mlp.py and
+conv_nets.py.
 """
 from __future__ import annotations
 
