@@ -9,9 +9,11 @@ from ssl_core.data.importer import ImportConfig, last_import_report
 from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.data.zip_archive import ArchiveLimits
 from ssl_core.features.choice import (
+    AUTO_KEY,
     META_KEY,
     PIXELS,
     REPRESENTATIONS,
+    RepresentationChoice,
     default_representation,
     project_representation,
     set_project_representation,
@@ -55,14 +57,19 @@ def _representation(shape: tuple[int, int, int]) -> None:
     picked = left.selectbox(
         "Representation", options, index=options.index(chosen) if chosen in options else 0,
         key="representation_pick",
-        format_func=lambda o: f"auto ({default_representation(shape)} for these images)"
-        if o == "auto" else o,
-        help="How the map and every method see the images: their own pixels (best for small "
-             "greyscale images such as handwritten digits), or the features of an ImageNet-"
-             "pretrained network (photos: tens of points more accurate). Computed once per "
-             "project and reused.")
+        format_func=lambda o: f"auto ({resolved if chosen == 'auto' else default_representation(shape)}"
+                              " for these images)" if o == "auto" else o,
+        help="How the map and every method see the images: their own pixels (best for "
+             "handwritten digits), or the features of an ImageNet-pretrained network (photos: "
+             "tens of points more accurate; also clothing, textures). For small greyscale "
+             "images 'auto' starts with pixels and, once every class has 3 labels, a retrain "
+             "compares both on your labels and keeps the better one. Computed once per project "
+             "and reused.")
     feats = load_features(project, features_key(resolved, shape)) if resolved != PIXELS else None
     done = 0 if feats is None else min(len(feats), n_images)
+    decided = project.store.get_meta(AUTO_KEY) if chosen == "auto" else None
+    if decided:
+        right.caption(escape_markdown(RepresentationChoice.from_json(decided).describe()))
     right.caption(f"In use: **{resolved}**" + (
         "" if resolved == PIXELS else
         f" · features of {done:,} / {n_images:,} images computed"

@@ -177,11 +177,13 @@ def _undo(args) -> int:
 def _representation(args) -> int:
     from ssl_core.data.collection import ImageCollection
     from ssl_core.features.choice import (
+        AUTO_KEY,
         META_KEY,
+        RepresentationChoice,
         project_representation,
         set_project_representation,
     )
-
+    
     project = Project.open(args.project)
     if args.value:
         set_project_representation(project.store, args.value)
@@ -189,6 +191,9 @@ def _representation(args) -> int:
     chosen = project.store.get_meta(META_KEY, "auto")
     used = project_representation(project.store, shape) if shape else "(no images yet)"
     print(f"representation: {chosen} -> {used}")
+    decided = project.store.get_meta(AUTO_KEY)
+    if chosen == "auto" and decided:
+        print("  " + RepresentationChoice.from_json(decided).describe())
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ssl_core.data.collection import ImageCollection
+from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_representation
 from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
@@ -26,6 +27,11 @@ from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.registry import load_model, make_estimator
+from ssl_core.models.representation_choice import (
+    RepresentationChoice,
+    choose_by_labels,
+    enough_labels,
+)
 from ssl_core.project.files import atomic_folder
 from ssl_core.results.predictions import save_predictions
 from ssl_core.results.report import gain, test_report
@@ -86,7 +92,26 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
                                         seed, budget_s, total_s, n_labels)
         summary["gain"] = gain(summary, summary["baseline"])
         finish_run(store, run_id, summary)
+    choice = _decide_representation(ctx, X, labels)          # after the results: for next time
+    if choice is not None:
+        summary["representation_choice"] = choice.describe()
     return {"run_id": run_id, **summary}
+
+
+def _decide_representation(ctx, X: np.ndarray, labels: np.ndarray) -> RepresentationChoice | None:
+    """A small greyscale project left on 'auto' compares pixels with pretrained features on its
+    labels once every class has enough of them, and keeps the winner for the next map and
+    retrain (representation_choice.py). Runs after this run's results are saved, so they show
+    as fast as before; decided once; the user can still choose on the Images page."""
+    store = ctx.project.store
+    if (store.get_meta(META_KEY, "auto") not in ("auto", "") or store.get_meta(AUTO_KEY)
+            or default_representation(tuple(X.shape[1:])) != PIXELS or not enough_labels(labels)):
+        return None
+    ctx.progress(0.99, "comparing pixels and pretrained features on your labels (for the next "
+                       "retrain)")
+    choice = choose_by_labels(X, labels)
+    store.set_meta(AUTO_KEY, choice.to_json())
+    return choice
 
 
 def _warm_start(project, method: str, model, representation: str) -> tuple[Any, int | None]:
