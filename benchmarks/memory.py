@@ -15,7 +15,7 @@ which are page cache the kernel reclaims); the pixels' bytes; `beyond_pixels_mb`
 minus the pixel bytes (an upper bound: it also counts pixel pages never read, as if they were
 resident); and `peak_beyond_pixels_mb`, the figure the target (<= 2 GB) is about: the peak over
 samples of the resident memory minus the resident pages of the pixel file's own mappings
-(/proc/self/smaps), i.e. everything the process holds besides the uint8 pixels themselves,
+(both summed from one read of /proc/self/smaps), i.e. everything the process holds besides the uint8 pixels themselves,
 shared libraries and the features file included. A sampler thread reads /proc/self/status
 (and smaps) every 0.1 s; VmHWM is reset between stages (/proc/self/clear_refs).
 
@@ -89,10 +89,9 @@ class Sampler:
 
     def _run(self):
         while not self._stop.wait(0.1):
-            status = _status()
-            self.peak_anon = max(self.peak_anon, status["RssAnon"])
-            self.peak_beyond = max(self.peak_beyond,
-                                   status["VmRSS"] - _mapping_rss(self.pixel_file))
+            self.peak_anon = max(self.peak_anon, _status()["RssAnon"])
+            total, pixels = _rss_split(self.pixel_file)
+            self.peak_beyond = max(self.peak_beyond, total - pixels)
 
 
 def _status() -> dict[str, int]:
@@ -104,17 +103,22 @@ def _status() -> dict[str, int]:
     return out
 
 
-def _mapping_rss(suffix: str) -> int:
-    """Resident bytes of this process's mappings of files whose path ends with `suffix`."""
-    total, inside = 0, False
+def _rss_split(suffix: str) -> tuple[int, int]:
+    """(resident bytes of all mappings, resident bytes of the mappings of files whose path ends
+    with `suffix`), from one read of /proc/self/smaps: one snapshot, so pages the kernel
+    reclaims between two reads cannot make the difference look larger than it is."""
+    total = pixels = 0
+    inside = False
     with open("/proc/self/smaps") as fh:
         for line in fh:
             head = line.split(maxsplit=1)[0]
             if "-" in head and not head.endswith(":"):            # a mapping's header line
                 inside = line.rstrip().endswith(suffix)
-            elif inside and head == "Rss:":
-                total += int(line.split()[1]) * 1024
-    return total
+            elif head == "Rss:":
+                size = int(line.split()[1]) * 1024
+                total += size
+                pixels += size if inside else 0
+    return total, pixels
 
 
 def stage(name: str, fn, rows: list, common: dict, pixel_bytes_fn) -> None:
