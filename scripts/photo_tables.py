@@ -121,24 +121,27 @@ def memory_table() -> list[str]:
     data = rows("memory.jsonl")
     if not data:
         return ["(not measured yet: python -m benchmarks.memory)"]
-    lines = ["| images (128×128×3) | step | seconds | load avg at start | peak RSS | of it anonymous | "
-             "pixels | RSS beyond the pixels' own pages (target ≤ 2 GB) | peak RSS − pixel bytes |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| images (128×128×3) | step | commit | seconds | load avg at start | peak RSS | "
+             "of it anonymous | pixels | RSS beyond the pixels' own pages (target ≤ 2 GB) | "
+             "peak RSS − pixel bytes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     gb = lambda mb: f"{mb / 1024:.2f} GB"                             # noqa: E731
     order = ["import", "map", "train"]
     for r in sorted(data, key=lambda r: (r["n_images"], order.index(r["stage"]))):
         exact = r.get("peak_beyond_pixels_mb")
         verdict = ("not sampled (older row)" if exact is None else
                    f"{gb(exact)} {'— met' if r['within_target'] else '— **over**'}")
-        lines.append(f"| {r['n_images']:,} | {r['stage']} | {r['seconds']:.0f} s | "
+        lines.append(f"| {r['n_images']:,} | {r['stage']} | {r['commit']} | {r['seconds']:.0f} s | "
                      f"{r['load_avg_start']:.1f} | {gb(r['peak_rss_mb'])} | "
                      f"{gb(r['peak_anon_mb'])} | {gb(r['pixels_mb'])} | {verdict} | "
                      f"{gb(r['beyond_pixels_mb'])} |")
-    lines += ["", "Each stage in its own row, every run kept. Seconds ran on the shared 2-core VM "
-              "(load average at the start in its column). The last column is an upper bound that "
-              "also counts pixel pages never read; the target column subtracts only the pixel "
-              "file's resident pages (sampled every 0.1 s from /proc/self/smaps), so shared "
-              "libraries, the features file and everything allocated count against it."]
+    lines += ["", "Each stage in its own row, every run kept; rows of older code or of a flawed "
+              "measurement moved to `benchmarks/superseded.jsonl` with the reason. Seconds ran on "
+              "the shared 2-core VM (load average at the start in its column). The last column is "
+              "an upper bound that also counts pixel pages never read; the target column "
+              "subtracts only the pixel file's resident pages (sampled every 0.1 s from "
+              "/proc/self/smaps), so shared libraries (torch, ONNX Runtime: ~0.6 GB), the "
+              "features file and everything allocated count against it."]
     return lines
 
 
@@ -151,8 +154,8 @@ def regression_table() -> list[str]:
     cells = defaultdict(list)
     for r in new:
         cells[key(r)].append(r)
-    lines = ["| dataset, method, labels/class, budget | before (results.jsonl) | after | change |",
-             "| --- | --- | --- | --- |"]
+    lines = ["| dataset, method, labels/class, budget | before (results.jsonl) | after | change | "
+             "load average at the start (after) |", "| --- | --- | --- | --- | --- |"]
     for k in sorted(cells):
         before = [r["test_accuracy"] for r in old if key(r) == k
                   and (k[1] != "baseline" or (r.get("baseline_family", "cnn") == "cnn"
@@ -163,7 +166,9 @@ def regression_table() -> list[str]:
         over = sum(r["seconds"] > r["budget_s"] for r in cells[k])
         lines.append(f"| {k[0]}, {k[1]}, {k[2]}, {k[3]:.0f} s | "
                      f"{summary(before) if before else '–'} | {summary(after)}"
-                     f"{f', {over} over budget' if over else ''} | {change} |")
+                     f"{f', {over} over budget' if over else ''} | {change} | "
+                     f"{min(r['load_avg_start'] for r in cells[k]):.1f}–"
+                     f"{max(r['load_avg_start'] for r in cells[k]):.1f} |")
     return lines
 
 

@@ -268,6 +268,8 @@ def _onnx_session(ort, path: Path):
     options.inter_op_num_threads = 1            # no barrier to stall on when the cores are busy
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False        # the arena keeps each session's peak activations
+                                                # allocated for the process's life
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
