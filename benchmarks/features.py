@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.rows import append_rows, current_commit
 
 
 def photo_array(photos: str, n: int) -> np.ndarray:
@@ -52,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     images = photo_array(args.photos, args.n)
     cpu = cpu_name()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    commit = current_commit()
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         extractors = {b: efficientnet_extractor("lite0", size, "auto" if b == "onnxruntime"
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                        "cpu": cpu, "commit": commit, **(fidelity if backend == "onnxruntime" else {})}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    append_rows(args.out, rows)
     return 0
 
 

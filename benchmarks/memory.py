@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.rows import append_rows, current_commit
+
 LABELS_PER_CLASS = 3
 
 
@@ -182,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh_features:
         import shutil
         shutil.rmtree(project.root / "features", ignore_errors=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    commit = current_commit()
     common = {"n_images": args.n, "commit": commit, "load_avg_start": os.getloadavg()[0]}
     rows: list[dict] = []
     images = ImageCollection(project)
@@ -226,9 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in (("import", do_import), ("map", do_map), ("train", do_train)):
         if name in stages:
             stage(name, fn, rows, common, pixel_bytes)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    append_rows(args.out, rows)
     return 0
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from benchmarks.rows import append_rows, current_commit
 
 
 def datasets(data_root: str | None, photos: str | None, subset: int, names: list[str]):
@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_core import make_estimator
     from ssl_core.models.representation import feature_matrix
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    commit = current_commit()
     rows = []
     for name, data in datasets(args.data_root, args.photos, args.subset,
                                args.datasets.split(",")):
@@ -85,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                            "features_s": round(features_s, 1), "commit": commit}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    append_rows(args.out, rows)
     return 0
 
 
