@@ -8,17 +8,23 @@
         --labels-per-class 3 --method default --budget-s 120 --seed 0   # class subfolders = truth
 
 Protocol (issue 3): labels are drawn at random per class with the seed from the training split;
-the test split is the dataset's own (digits: a fixed stratified 20%). Semi-supervised methods
-get every image's pixels — train and test, as the app imports them all — with only the drawn
-labels; the test labels are used for scoring alone. The supervised baseline gets the labeled
-images only. `seconds` is wall time from raw pixels (loading, all pretraining, fit, test
+the test split is the dataset's own (digits: a fixed stratified 20%). The supervised baseline
+gets the labeled images only. Two protocols (issue 14), one per run, say which in the row:
+- `--protocol transductive` (default; `test_accuracy`): semi-supervised methods get every
+  image's pixels — train and test, as the app imports them all — with only the drawn labels;
+  the test labels are used for scoring alone.
+- `--protocol inductive` (`test_accuracy_inductive`): the evaluation images are withheld from
+  fit entirely and predicted afterwards, as the papers score unseen test images.
+`--split dev` scores on a fixed development part of the training split (DEV_FRACTION of it,
+chosen once by DEV_SEED) and drops the test split altogether: every tuning experiment uses it;
+the test split is for the final tables only. `seconds` is wall time from raw pixels (loading, all pretraining, fit, test
 predictions), so it must stay within `--budget-s`. `peak_rss_mb` is this process's peak.
 
 A folder (`--dataset folder --path DIR`) is imported exactly as the app imports it (into a
 temporary project: sizes, channels, transparency, the stable 20% evaluation split by file-name
 hash); its class subfolders are the ground truth. Small folders make a small test split, so
 rows also carry `rest_accuracy`: accuracy on every image that got no label (train and test
-split). `representation` is what the method saw ('auto' resolves per image shape).
+split; under `--protocol inductive`, the withheld images). `representation` is what the method saw ('auto' resolves per image shape).
 """
 from __future__ import annotations
 
@@ -34,6 +40,10 @@ import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "folder")
 PREDICT_RESERVE_S = 3.0   # kept for the test-split predictions after fit
+SPLITS = ("test", "dev")
+PROTOCOLS = ("transductive", "inductive")
+DEV_FRACTION = 0.2        # of the training split, scored instead of the test split by --split dev
+DEV_SEED = 20261202       # fixed: every dev run of a dataset scores the same images
 
 
 @dataclass
@@ -74,6 +84,19 @@ def _import_folder(path: str | None) -> BenchData:
     return BenchData(images[keep], truth.labels[keep], truth.is_test[keep])
 
 
+def development_split(data: BenchData) -> BenchData:
+    """The training split alone, with a fixed DEV_FRACTION of it (stratified, DEV_SEED) marked
+    as the evaluation part: the test split's images are dropped, never seen by a tuning run."""
+    train = np.flatnonzero(~data.is_test)
+    labels = data.labels[train]
+    rng = np.random.RandomState(DEV_SEED)
+    dev = np.zeros(len(train), bool)
+    for c in np.unique(labels):
+        ids = rng.permutation(np.flatnonzero(labels == c))
+        dev[ids[:int(round(DEV_FRACTION * len(ids)))]] = True
+    return BenchData(data.images[train], labels, dev)
+
+
 def draw_labels(labels: np.ndarray, candidates: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """`per_class` random ids of each class among `candidates` (the training split), seeded."""
     rng = np.random.RandomState(seed)
@@ -93,11 +116,16 @@ def make_method(method: str, seed: int, dataset: str, baseline_family: str, augm
 
 def run(dataset: str, data_root: str | None, labels_per_class: int, method: str, budget_s: float,
         seed: int, baseline_family: str = "cnn", augment: bool = True, path: str | None = None,
-        representation: str = "auto") -> dict:
+        representation: str = "auto", split: str = "test", protocol: str = "transductive") -> dict:
+    from benchmarks.rows import code_changed, current_commit
     from ssl_core.models.representation import feature_matrix, resolve_representation
 
+    if split not in SPLITS or protocol not in PROTOCOLS:
+        raise ValueError(f"split must be one of {SPLITS}, protocol one of {PROTOCOLS}")
     t0, load_avg = time.perf_counter(), os.getloadavg()[0]      # a busy machine costs accuracy
     data = load_bench_data(dataset, data_root, path)
+    if split == "dev":
+        data = development_split(data)
     train_ids = np.flatnonzero(~data.is_test)
     labeled = draw_labels(data.labels, train_ids, labels_per_class, seed)
     y = np.full(len(data.labels), -1, np.int64)
@@ -107,25 +135,38 @@ def run(dataset: str, data_root: str | None, labels_per_class: int, method: str,
     feats = feature_matrix(rep, data.images)       # once for fit and predictions (None: pixels)
     features_s = time.perf_counter() - t0
     left = budget_s - (time.perf_counter() - t0) - PREDICT_RESERVE_S
+    test = data.is_test
+    seen = np.flatnonzero(~test) if protocol == "inductive" else np.arange(len(y))   # fit's images
+    rows_of = lambda ids: None if feats is None else feats[ids]  # noqa: E731
     if method == "baseline":                      # supervised only: the labeled images alone
-        model.fit(data.images[labeled], y[labeled], time_budget_s=left,
-                  features=None if feats is None else feats[labeled])
+        model.fit(data.images[labeled], y[labeled], time_budget_s=left, features=rows_of(labeled))
+    elif protocol == "inductive":                 # the evaluation images never reach fit
+        model.fit(data.images[seen], y[seen], time_budget_s=left, features=rows_of(seen))
     else:
         model.fit(data.images, y, time_budget_s=left, features=feats)
-    pred = model.predict(data.images, features=feats)                          # (N,)
-    test, rest = data.is_test, y < 0
-    test_accuracy = float((pred[test] == data.labels[test]).mean())
+    pred = np.full(len(y), -1, np.int64)                                       # (N,)
+    if protocol == "inductive":                   # unseen images, predicted after fit
+        pred[test] = model.predict(data.images[test], features=rows_of(np.flatnonzero(test)))
+        rest = test
+    else:
+        pred[:] = model.predict(data.images, features=feats)
+        rest = y < 0
+    accuracy = round(float((pred[test] == data.labels[test]).mean()), 4)
     validation = getattr(model, "validation_", None)
     row = {"dataset": dataset, "method": method, "labels_per_class": labels_per_class, "seed": seed,
            "budget_s": budget_s, "seconds": round(time.perf_counter() - t0, 1),
+           "split": split, "protocol": protocol,
            "representation": rep, "features_s": round(features_s, 1),
-           "test_accuracy": round(test_accuracy, 4),
+           ("test_accuracy" if protocol == "transductive" else "test_accuracy_inductive"): accuracy,
            "rest_accuracy": round(float((pred[rest] == data.labels[rest]).mean()), 4),
-           "n_images": len(data.labels), "n_test": int(test.sum()),
+           "n_images": len(data.labels), "n_test": int(test.sum()), "n_fit": len(seen),
            "val_accuracy": None if validation is None else round(validation.value, 4),
            "val_n": None if validation is None else validation.n,
+           "validation_of": getattr(model, "validation_of_", None),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-           "load_avg_start": round(load_avg, 2)}
+           "load_avg_start": round(load_avg, 2), "commit": current_commit()}
+    if code_changed():
+        row["uncommitted_changes"] = True
     if method == "baseline":
         row.update(baseline_family=baseline_family, augment=augment)
     if hasattr(model, "rollbacks_"):
@@ -142,6 +183,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--path", default=None, help="with --dataset folder: a folder of class folders")
     p.add_argument("--representation", default="auto",
                    help="'auto' (by image shape), 'pixels' or a feature extractor name")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="score on the test split (final tables) or a fixed dev part of train (tuning)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="transductive",
+                   help="transductive: the scored images' pixels are in fit's unlabeled pool, as in "
+                        "the app; inductive: they are withheld from fit and predicted afterwards")
     p.add_argument("--labels-per-class", type=int, default=10)
     p.add_argument("--method", choices=("default", "baseline", "vae", "gan", "graph"), default="default")
     p.add_argument("--budget-s", type=float, default=180.0)
@@ -171,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
                       args.seed, args.baseline_family, not args.no_augment, args.path,
-                      args.representation)
+                      args.representation, args.split, args.protocol)
     except (SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

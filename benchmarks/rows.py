@@ -12,6 +12,14 @@ def current_commit() -> str:
                           cwd=Path(__file__).parent).stdout.strip()
 
 
+def code_changed() -> bool:
+    """True when the engine's code (ssl_core/, benchmarks/) differs from HEAD: such a row did
+    not measure the commit it names."""
+    out = subprocess.run(["git", "status", "--porcelain", "--", "ssl_core", "benchmarks/engine.py"],
+                         capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+    return bool(out.strip())
+
+
 def append_rows(path: str | Path | None, rows: list[dict]) -> None:
     """Append each row as one JSON line to `path` (nothing when path is None)."""
     if path:
