@@ -1,0 +1,1 @@
+"""The README's generated blocks, one module per table family (scripts/readme_tables.py runs them)."""
