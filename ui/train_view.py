@@ -13,6 +13,7 @@ from ssl_core.project.folder import Project
 from ssl_core.results.history import curves_frame, history_frame, learning_curve_frame
 from ssl_core.results.runs import Run, list_runs, run_for_job
 from ssl_core.training.validation import Accuracy
+from ui import class_mapping_view
 from ui.jobs_view import show_job
 from ui.train_charts import confusion_figure, curves_figure, learning_curve_figure
 
@@ -80,10 +81,12 @@ def results(project: Project) -> None:
     if not finished:
         st.caption("No runs yet. Label images of at least 2 classes (Map or Label queue), "
                    "then press Retrain.")
+        class_mapping_view.show(project, None)
         return
     latest = finished[0]
     st.subheader(f"Latest run: {latest.id} · {latest.method} · {latest.n_labels} labels")
     _numbers(latest)
+    class_mapping_view.show(project, latest)
     report = latest.summary.get("test_report")
     tabs = st.tabs(["Learning curve", "Confusion matrix", "Curves of this run", "All runs"])
     with tabs[0]:
