@@ -8,11 +8,20 @@
     label / undo        label images from scripts (the same transactional writes as the app)
     representation      show or set how the map and the methods see a project's images
     map                 build the latent map (the app's map job; progress on stderr)
-    train               retrain a method on the current labels (the app's train job)
+    train               retrain a method on the current labels (the app's train job; progress
+                        on stderr, then the same honest summary as the Train page)
+    runs                list the runs: validation with its interval, test (transductive), gain
+    class-mapping       show, suggest or set which project class each ground-truth class is
+                        scored as (when the names differ), and re-score the latest run
+
+Why this module is long: it is the argument parser of every command plus one short function
+per command, each a thin wrapper over the library (the numbers' wording is in
+results/run_text.py); splitting it would only scatter the command list.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from ssl_core.data.decode import ImageLimits
@@ -98,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--budget-s", type=float, help="default: by project size (30 s / 180 s)")
     tr.add_argument("--no-baseline", action="store_true",
                     help="skip the supervised baseline trained for comparison")
+    rn = sub.add_parser("runs", help="list the runs with their honest numbers")
+    rn.add_argument("--project", required=True)
+    rn.add_argument("--limit", type=int, default=50)
+    rn.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    cm = sub.add_parser("class-mapping", help="show, suggest or set the class-name mapping used "
+                        "to score test accuracy when your class names differ from the dataset's")
+    cm.add_argument("--project", required=True)
+    cm.add_argument("--suggest", action="store_true", help="print the mapping suggested by "
+                    "majority overlap with your labels (else the latest predictions)")
+    cm.add_argument("--set", nargs="+", metavar="GT=PROJECT", help="confirm these pairs (added "
+                    "to the confirmed mapping; 'GT=' leaves GT unscored)")
+    cm.add_argument("--rescore", action="store_true",
+                    help="score the latest run again with the confirmed mapping")
     return p
 
 
@@ -220,23 +242,80 @@ def _train(args) -> int:
     job = _follow(project, request_retrain(project, params).job_id)
     if not job.result:
         return 1
+    from ssl_core.results.run_text import summary_lines
+
     r = job.result
-    val, test, gain = r.get("validation"), r.get("test"), r.get("gain") or {}
-    print(f"run {r['run_id']}: {args.method} on {r['n_labels']:,} labels "
-          f"({r.get('representation')})")
-    print("  validation: " + (_acc(val) + (f" (measured on {r['validation_of']})"
-                                           if r.get("validation_of") else "")
-                              if val else "too few labels to hold any out"))
-    print("  test (ground truth you did not label): " + (_acc(test) if test else "n/a"))
-    if gain:
-        print("  gain over the supervised baseline: " + ", ".join(f"{k} {v:+.1f} points"
-                                                                 for k, v in gain.items()))
+    print("\n".join(summary_lines(r["run_id"], args.method, r)))
     return 0
 
 
-def _acc(d: dict) -> str:
-    return (f"{100 * d['value']:.1f}% (95% CI {100 * d['low']:.1f}-{100 * d['high']:.1f}%, "
-            f"n={d['n']})")
+def _runs(args) -> int:
+    import json
+
+    from ssl_core.jobs import records as jobs
+    from ssl_core.results.run_text import run_record, run_row, table
+    from ssl_core.results.runs import list_runs
+
+    project = Project.open(args.project)
+    runs = list_runs(project.store, max(1, args.limit))
+    seconds = {}
+    for run in runs:
+        job = jobs.get_job(project.store, run.job_id) if run.job_id is not None else None
+        seconds[run.id] = job.elapsed_s if job is not None and job.status.finished else None
+    if args.json:
+        print(json.dumps([run_record(r, seconds[r.id]) for r in runs], indent=1))
+    elif not runs:
+        print("no runs yet: label images of at least 2 classes, then `train`")
+    else:
+        print(table([run_row(r, seconds[r.id]) for r in runs]))
+        print("validation: on labels held out of training. test: on the dataset's sealed "
+              "evaluation images, transductive (their pixels were in the unlabeled pool).")
+    return 0
+
+
+def _class_mapping(args) -> int:
+    from ssl_core.data.collection import ImageCollection
+    from ssl_core.labeling.class_mapping import load_mapping
+    from ssl_core.labeling.classes import list_classes
+    from ssl_core.results import rescore
+    from ssl_core.results.run_text import accuracy_text
+
+    project = Project.open(args.project)
+    gt_names = ImageCollection(project).ground_truth_classes()
+    if not gt_names:
+        print("this project has no ground truth: test accuracy cannot be measured")
+        return 0
+    if args.set:
+        pairs = dict(load_mapping(project.store))
+        for item in args.set:
+            gt, sep, target = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r}: write GT=PROJECT, e.g. 7=seven")
+            pairs[gt] = target
+        rescore.confirm_mapping(project, pairs)
+    mapping = load_mapping(project.store)
+    names = [c.name for c in list_classes(project.store)]
+    print("confirmed mapping (ground truth -> your class):" if mapping else
+          "no mapping confirmed: classes are compared by name")
+    for gt, target in mapping.items():
+        print(f"  {gt!r} -> {target!r}")
+    if missing := rescore.unmapped(gt_names, names, mapping):
+        print("not scored (no class of yours corresponds): " + ", ".join(map(repr, missing)))
+    if args.suggest:
+        suggested = rescore.suggestion(project)
+        print("suggested by majority overlap:" if suggested else
+              "nothing to suggest: label some images (or train) first")
+        for gt, target in suggested.items():
+            print(f"  {gt!r} -> {target!r}")
+        if suggested:
+            print("confirm with: --set " + " ".join(
+                shlex.quote(f"{g}={t}") for g, t in suggested.items()))
+    if args.rescore:
+        run_id, summary = rescore.rescore_latest(project)
+        print(f"run {run_id} re-scored: test accuracy "
+              + (accuracy_text(summary["test"]) + ", transductive" if summary.get("test")
+                 else "n/a"))
+    return 0
 
 
 def _follow(project: Project, job_id: int):
@@ -260,4 +339,4 @@ def _follow(project: Project, job_id: int):
 _COMMANDS = {"import": _import, "export-labels": _export, "export-predictions": _export_predictions,
              "export-model": _export_model, "export-imagefolder": _export_imagefolder,
              "label": _label, "undo": _undo, "representation": _representation, "map": _map,
-             "train": _train}
+             "train": _train, "runs": _runs, "class-mapping": _class_mapping}

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from conftest import REPO
 
 
@@ -61,3 +62,59 @@ def test_clear_errors_without_traceback(tmp_path):
     proc = cli("export-labels", "--project", tmp_path / "nope", "--out", tmp_path / "x.csv",
                check=False)
     assert proc.returncode == 1 and "not a Latentlab project" in proc.stderr
+
+
+def test_runs_table_and_json_and_class_mapping(tmp_path):
+    import json
+
+    from test_class_mapping import WORDS, make_worded
+
+    from ssl_core.project.folder import Project
+
+    proj = tmp_path / "worded"
+    _, expected = make_worded(Project.create(proj))
+    out = cli("runs", "--project", proj).stdout
+    header, row = out.splitlines()[:2]
+    for column in ("id", "method", "labels", "validation (95% CI, n, of)", "test (transductive)",
+                   "gain (points)", "seconds", "started"):
+        assert column in header
+    assert row.split()[:3] == ["1", "graph", "50"]
+    assert "100.0% (95% CI" in row and "measured on 10 labels" in row
+    assert "n/a" in row and "+20.0 (validation)" in row
+    assert "transductive" in out
+    listed = json.loads(cli("runs", "--project", proj, "--json").stdout)
+    assert [r["id"] for r in listed] == [1] and listed[0]["labels"] == 50
+    assert listed[0]["validation"]["n"] == 10 and listed[0]["test"] is None
+    assert listed[0]["gain"] == {"validation": 20.0}
+
+    out = cli("class-mapping", "--project", proj, "--suggest").stdout
+    assert "no mapping confirmed" in out and "'7' -> 'seven'" in out
+    proc = cli("class-mapping", "--project", proj, "--set", "0=zero", "1=zero",
+               check=False)
+    assert proc.returncode == 1 and "would stand for 2" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    pairs = [f"{d}={w}" for d, w in enumerate(WORDS)]
+    out = cli("class-mapping", "--project", proj, "--set", *pairs, "--rescore").stdout
+    assert "'9' -> 'nine'" in out and f"test accuracy {100 * expected:.1f}%" in out
+    listed = json.loads(cli("runs", "--project", proj, "--json").stdout)
+    assert listed[0]["test"]["value"] == pytest.approx(expected)
+    assert listed[0]["test_transductive"] is True
+
+
+def test_train_prints_the_honest_summary():
+    from ssl_core.results.run_text import summary_lines
+
+    val = {"value": 0.9, "low": 0.8, "high": 0.95, "n": 40}
+    lines = summary_lines(3, "graph", {
+        "n_labels": 200, "representation": "pixels", "validation": val,
+        "validation_of": "40 held-out labels", "test": {**val, "n": 360},
+        "n_labels_sealed": 7, "baseline": {"validation": val}, "gain": {"test": 4.25}})
+    text = "\n".join(lines)
+    assert lines[0] == "run 3: graph on 200 labels (pixels)"
+    assert "validation (labels held out of training): 90.0% (95% CI 80.0-95.0%, n=40), " \
+           "measured on 40 held-out labels" in text
+    assert "test accuracy on the sealed evaluation images (transductive" in text
+    assert "pool): 90.0% (95% CI 80.0-95.0%, n=360)" in text
+    assert "7 of your labels are on evaluation images" in text
+    assert "gain over the supervised baseline: test +4.2 points" in text
+    assert "class-mapping" in "\n".join(summary_lines(1, "graph", {"n_labels": 2}))
