@@ -6,7 +6,8 @@
 tests/test_faults.py writes test-artifacts/faults.json and tests/test_load.py writes
 test-artifacts/load.json (git-ignored, overwritten by each run). Each becomes one row of
 benchmarks/reliability.jsonl: the test, the artifact's date (UTC, its modification time), the
-commit, the load average when copied, a note, and the test's figures unchanged. A figure set
+commit that was HEAD then, the load average when copied (the tests record none), a note (how
+the tests ran), and the test's figures unchanged. A figure set
 already in the file is not appended twice. scripts/readme_tables.py builds the README's
 Reliability table from these rows.
 """
@@ -16,16 +17,24 @@ import argparse
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.rows import append_rows, current_commit  # noqa: E402
+from benchmarks.rows import append_rows  # noqa: E402
 
 ARTIFACTS = ROOT / "test-artifacts"
 OUT = ROOT / "benchmarks" / "reliability.jsonl"
 TESTS = {"faults": "tests/test_faults.py", "load": "tests/test_load.py"}
+
+
+def commit_at(when: dt.datetime) -> str:
+    """The short hash of the last commit made before `when` (HEAD when the test wrote its
+    figures; uncommitted changes in the working tree at that time are not recorded)."""
+    return subprocess.run(["git", "log", "-1", "--format=%h", f"--before={when.isoformat()}"],
+                          capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
 
 def main() -> None:
@@ -49,8 +58,8 @@ def main() -> None:
             continue
         when = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
         new.append({"test": test, "source": source, "date": when.strftime("%Y-%m-%d"),
-                    "finished_utc": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": current_commit(),
-                    "load_avg": round(os.getloadavg()[0], 2), "note": args.note, "figures": figures})
+                    "finished_utc": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": commit_at(when),
+                    "load_avg_when_copied": round(os.getloadavg()[0], 2), "note": args.note, "figures": figures})
     append_rows(args.out, new)
     for r in new:
         print(json.dumps(r))

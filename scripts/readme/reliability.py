@@ -35,7 +35,7 @@ def _runs(rows: list[dict]) -> str:
     dates = sorted({r["date"] for r in rows})
     return (f"{len(rows)} run{'s' if len(rows) > 1 else ''}, {span(dates, str)}, commit "
             f"{', '.join(sorted({r['commit'] for r in rows}))}, load average "
-            f"{span([r['load_avg'] for r in rows])}")
+            f"{span([r['load_avg_when_copied'] for r in rows])} when the figures were copied")
 
 
 def faults_row(rows: list[dict]) -> str:
@@ -62,8 +62,11 @@ def load_row(rows: list[dict]) -> str:
     every = span([x["writer_actions"] / x["writer_retries"] for x in f if x["writer_retries"]], num(0))
     ms = num(1)
 
+    def show(values: list[float], unit: str, fmt) -> str:       # the run count is in column one
+        return f"{fmt(values[0])}{unit}" if len(values) == 1 else summary(values, fmt, unit)
+
     def st(part: str, key: str, scale: float = 1000, unit: str = " ms", fmt=ms) -> str:
-        return summary([x[part][key] * scale for x in f], fmt, unit)
+        return show([x[part][key] * scale for x in f], unit, fmt)
     return (f"| {writers} labeling processes × {per_writer} actions (every {every}th sent twice) + "
             f"{sessions} Chromium sessions labeling by key press ({_runs(rows)}) | "
             + "; ".join(f"{x['writer_actions_in_store']:,} / {x['writer_actions']:,} actions and "
@@ -73,7 +76,7 @@ def load_row(rows: list[dict]) -> str:
             f"p95 {st('writer_commit', 'p95_s')}, max {st('writer_commit', 'max_s', 1, ' s', num(1))}; "
             f"browser key → confirmation median {st('browser_key_to_confirmation', 'median_s', 1, ' s', num(2))}, "
             f"p95 {st('browser_key_to_confirmation', 'p95_s', 1, ' s', num(2))}; writers committed "
-            f"{summary([x['writer_actions_per_s'] for x in f], num(0), ' actions/s')} |")
+            f"{show([x['writer_actions_per_s'] for x in f], ' actions/s', num(0))} |")
 
 
 def block() -> str:
