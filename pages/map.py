@@ -10,6 +10,7 @@ from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.jobs import records as jobs
 from ssl_core.jobs import worker
 from ssl_core.labeling.classes import LabelError, add_class, list_classes
+from ssl_core.labeling.evaluation_split import sealed_mask
 from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
 from ssl_core.labeling.selection import describe_selection, majority_class, selected_ids
 from ssl_core.latentmap.map_files import load_map
@@ -72,7 +73,9 @@ if top[2].button("Rebuild map", help="Retrain the VAE and recompute the layout, 
                  "this one so clusters stay where they are.", disabled=bool(running)):
     worker.launch(project, "map", {})
     st.rerun()
-col, note = colouring(mode or "label", labels, classes, predictions, images.ground_truth(),
+truth = images.ground_truth()
+sealed = sealed_mask(truth, n)                          # (N,) bool: evaluation images
+col, note = colouring(mode or "label", labels, classes, predictions, truth,
                       st.session_state.get("suggested"))
 if note:
     st.caption(note)
@@ -135,6 +138,9 @@ def selection_panel(chosen: np.ndarray) -> None:
         return
     names = {c.id: c.name for c in classes}
     st.subheader(f"{len(selection):,} selected")
+    if n_sealed := int(sealed[selection[selection < len(sealed)]].sum()):
+        st.caption(f"{n_sealed:,} of them are evaluation images (the dataset's test split): a "
+                   "label on them is kept but never used for training.")
     if predictions is not None:
         mix = describe_selection(selection, predictions.labels, names)
         st.caption("Predicted: " + ", ".join(f"{escape_markdown(name)} {count:,}"

@@ -18,8 +18,9 @@ from ssl_core.data.collection import ImageCollection
 from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.labeling import queue as labelqueue
 from ssl_core.labeling.classes import LabelError, list_classes
+from ssl_core.labeling.evaluation_split import sealed_mask
 from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
-from ssl_core.labeling.suggest import STRATEGIES, suggest
+from ssl_core.labeling.suggest import STRATEGIES
 from ssl_core.latentmap.map_files import load_map
 from ssl_core.project.store import StoreError
 from ssl_core.results.predictions import load_predictions
@@ -57,9 +58,10 @@ if c3.button("Suggest", type="primary", shortcut="N", help="New suggestions (key
         st.warning("Uncertainty needs a trained model: train one first, or use diversity.")
     else:
         latents = map_data.latents if map_data is not None else np.zeros((n, 1), np.float32)
-        picks = suggest(strategy or "diversity", count, latents[:n], labels[:len(latents)] >= 0,
-                        proba=None if predictions is None else predictions.proba[:len(latents)],
-                        seed=int(np.random.default_rng().integers(1 << 30)))
+        picks = labelqueue.suggestions(
+            strategy or "diversity", count, latents[:n], labels, sealed_mask(images, n),
+            proba=None if predictions is None else predictions.proba,
+            seed=int(np.random.default_rng().integers(1 << 30)))
         st.session_state["suggested"] = [int(i) for i in picks]
         st.session_state["queue_action"] = uuid.uuid4().hex
         st.session_state.pop("queue_last", None)

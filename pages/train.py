@@ -6,6 +6,7 @@ from ssl_core.data.collection import ImageCollection
 from ssl_core.features.choice import project_representation
 from ssl_core.jobs.retrain import request_retrain
 from ssl_core.jobs.train_job import baseline_budget, default_budget
+from ssl_core.labeling.evaluation_split import held_out_note, sealed_mask, training_labels
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.registry import DESCRIPTIONS, METHODS
 from ui import session, train_view
@@ -14,7 +15,8 @@ project = session.current_project()
 collection = ImageCollection(project)
 n, shape = collection.n_images, collection.shape
 st.title(f"Train · {project.name}")
-labels = current_labels(project.store, n)
+held = training_labels(current_labels(project.store, n), sealed_mask(collection, n))
+labels = held.labels                       # what a retrain will train on: no evaluation image
 n_labeled, n_classes = int((labels >= 0).sum()), len(set(labels[labels >= 0].tolist()))
 
 left, right = st.columns([2, 3])
@@ -44,6 +46,8 @@ if right.button(f"Retrain on {n_labeled:,} labels", type="primary", key="train_r
         st.toast(f"Training started (job {req.job_id}).")
 if n_classes < 2:
     right.caption("Label images of at least 2 classes first (Map or Label queue).")
+if note := held_out_note(held.n_sealed):
+    right.caption(note)
 if shape:
     right.caption(f"Every method sees the images as **{project_representation(project.store, shape)}**"
                   " (chosen on the Images page).")

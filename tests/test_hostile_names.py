@@ -77,7 +77,7 @@ def hostile_project(latentlab_home, tmp_path) -> Project:
     proba = np.stack([(truth == name).astype(float) * 0.9 + 0.02 for name in EVIL], 1)
     save_predictions(project, proba, np.array(ids), None, "graph")
     labels = current_labels(project.store, n)
-    report = make_test_report(truth, labels, gt, EVIL)
+    report = make_test_report(truth, gt, EVIL)
     assert report is not None and set(report.classes) == set(FOLDER_EVIL)
     run = create_run(project.store, "graph", {}, int((labels >= 0).sum()))
     finish_run(project.store, run, {"validation": accuracy(truth[:4], truth[:4]).to_dict(),

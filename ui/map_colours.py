@@ -41,7 +41,11 @@ def colouring(mode: str, labels: np.ndarray, classes: list[LabelClass],
         if gt is None or not gt.available:
             return by_label, "This dataset came without ground truth."
         gt_colors = [PALETTE[i % len(PALETTE)] for i in range(len(gt.class_names))]
-        return Colouring(gt.labels, list(gt.class_names), gt_colors, none_name="unknown"), None
+        return Colouring(gt.labels, list(gt.class_names), gt_colors, none_name="unknown"), (
+            "Ground truth that came with the dataset — **for evaluation only**: it shows how well "
+            "the map separates the classes, and never trains a model. Labels you put on its "
+            f"{int(gt.sealed.sum()):,} evaluation images (the test split) are kept but not used "
+            "for training.")
     if mode == "suggested next":
         codes = np.full(len(labels), -1, np.int64)
         if suggested is not None and len(suggested):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ssl_core.jobs import records as jobs
 from ssl_core.jobs.train_progress import preview_path
+from ssl_core.labeling.evaluation_split import held_out_note
 from ssl_core.project.folder import Project
 from ssl_core.results.history import curves_frame, history_frame, learning_curve_frame
 from ssl_core.results.runs import Run, list_runs, run_for_job
@@ -121,16 +122,21 @@ def _numbers(run: Run) -> None:
                                              if s.get("validation_of") else ""))
                     if val else "Too few labels to hold any out.")
     cols[1].metric("Test accuracy (ground truth)", f"{100 * test['value']:.1f}%" if test else "n/a",
-                   help="Only on images whose true class the dataset gives and you did not label")
-    cols[1].caption(f"{Accuracy(**test)}" if test else
-                    "No ground truth to compare with (the dataset has none, or none of its class "
-                    "names matches yours).")
+                   help="On the dataset's sealed evaluation images — the same ones for every run; "
+                        "their labels never train. Transductive: their pixels are among the "
+                        "unlabeled images every method learns from, as everything you import is.")
+    cols[1].caption(f"{Accuracy(**test)} · transductive (test images in the unlabeled pool)"
+                    if test else
+                    "No ground truth to compare with (the dataset has none, or none of its "
+                    "classes corresponds to yours: map them below).")
     if base:
         key = "test" if gain and "test" in gain else "validation"
         delta = gain.get(key) if gain else None
         cols[2].metric("Gain over supervised baseline", f"{delta:+.1f} points" if delta is not None else "n/a",
                        help="This run minus the same-family classifier trained on the labels only")
         cols[2].caption(f"baseline {key}: {Accuracy(**base[key])}" if base.get(key) else "")
+    if note := held_out_note(s.get("n_labels_sealed", 0)):
+        st.caption(note)
     if s.get("warm_start_run"):
         st.caption(f"Warm-started from run {s['warm_start_run']}"
                    + (" (kNN graph reused)" if s.get("graph_reused") else ""))

@@ -27,6 +27,12 @@ class GroundTruth:
     def available(self) -> bool:
         return bool((self.labels >= 0).any())
 
+    @property
+    def sealed(self) -> np.ndarray:
+        """(N,) bool: the sealed evaluation images (ground truth known, evaluation split). Their
+        labels never train and every run is scored on them (labeling/evaluation_split.py)."""
+        return (self.labels >= 0) & self.is_test
+
 
 class ImageCollection:
     def __init__(self, project: Project):

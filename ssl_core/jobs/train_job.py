@@ -8,9 +8,10 @@ model is saved under models/run-<id>/ (written to a temporary folder and renamed
 previous model stays in use until the new one is complete), predictions for every image are
 replaced atomically, and the run's summary records validation accuracy with its interval and
 number of labels, and — only where the dataset came with ground truth — test accuracy, a
-confusion matrix and per-class accuracy on evaluation images the user did not label. Then,
-unless asked not to, the supervised baseline is fitted on the same labels so the run can show
-what the unlabeled images bought.
+confusion matrix and per-class accuracy on the sealed evaluation images (the same ones for
+every run; labels the user put on them are kept but never reach fit: evaluation_split.py).
+Then, unless asked not to, the supervised baseline is fitted on the same labels so the run
+can show what the unlabeled images bought.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_represe
 from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
+from ssl_core.labeling.class_mapping import load_mapping
 from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.registry import load_model, make_estimator
@@ -60,10 +63,13 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     method = params.get("method", "default")
     seed = int(params.get("seed", 0))
     budget_s = float(params.get("budget_s") or default_budget(n))
-    labels = current_labels(store, n)                                   # (N,) class id or -1
+    held = training_labels(current_labels(store, n), sealed_mask(images, n))
+    labels = held.labels                  # (N,) class id or -1; never a sealed image's label
     n_labels = int((labels >= 0).sum())
     if len(np.unique(labels[labels >= 0])) < 2:
-        raise ValueError("label images of at least 2 classes before training")
+        raise ValueError("label images of at least 2 classes before training"
+                         + (f" ({held.n_sealed} labels on evaluation images do not count)"
+                            if held.n_sealed else ""))
     X = images.images()
     ctx.progress(0.0, "features of every image")
     representation, features = project_features(project, X, ctx.progress)   # computed once
@@ -83,9 +89,10 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     proba = model.predict_proba(X, features=features)                   # (N, K)
     folder = _save_atomically(model, project.models_dir, run_id)
     save_predictions(project, proba, model.classes_, run_id, method)
-    summary = _summary(model, model.classes_[proba.argmax(1)], labels, images, store, n_labels)
+    summary = _summary(model, model.classes_[proba.argmax(1)], images, store, n_labels)
     summary.update(model=str(folder), warm_start_run=init_run, representation=representation,
-                   graph_reused=bool(getattr(model, "graph_reused_", False)))
+                   graph_reused=bool(getattr(model, "graph_reused_", False)),
+                   n_labels_sealed=held.n_sealed)
     finish_run(store, run_id, summary)                                  # accuracy shows now
     if compare:
         summary["baseline"] = _baseline(ctx, X, features, representation, labels, images, store,
@@ -141,7 +148,7 @@ def _baseline(ctx, X, features, representation: str, labels, images, store, seed
                             span=(0.9 * budget_s / total_s, 0.99))
     base.fit(X, labels, callbacks=[reporter], time_budget_s=seconds, features=features)
     pred = base.predict(X, features=features)
-    return {**_summary(base, pred, labels, images, store, n_labels), "budget_s": seconds}
+    return {**_summary(base, pred, images, store, n_labels), "budget_s": seconds}
 
 
 def _save_atomically(model, models_dir, run_id: int):
@@ -153,12 +160,14 @@ def _save_atomically(model, models_dir, run_id: int):
     return final
 
 
-def _summary(model, pred: np.ndarray, labels, images: ImageCollection, store, n_labels: int) -> dict[str, Any]:
-    """pred (N,) predicted class ids. Validation from the model; test from ground truth only."""
+def _summary(model, pred: np.ndarray, images: ImageCollection, store, n_labels: int) -> dict[str, Any]:
+    """pred (N,) predicted class ids. Validation from the model; test from ground truth only,
+    on the sealed evaluation images (transductive: their pixels were in the unlabeled pool)."""
     validation = getattr(model, "validation_", None)
     names = {c.id: c.name for c in list_classes(store)}
     pred_names = np.array([names.get(int(p), "") for p in pred], dtype=object)
-    report = test_report(pred_names, labels, images.ground_truth(), list(names.values()))
+    report = test_report(pred_names, images.ground_truth(), list(names.values()),
+                         load_mapping(store))
     return {"n_labels": n_labels,
             "validation": None if validation is None else validation.to_dict(),
             "validation_of": getattr(model, "validation_of_", None),

@@ -7,6 +7,9 @@ and comes back in its old place when an undo clears that label. So the queue can
 disagree with the store, and undo needs no bookkeeping here. Skipping moves an image to the
 back of the queue: it comes again after the others.
 
+The queue never offers a sealed evaluation image (`suggestions`; evaluation_split.py): its label
+would not train, and the test set would lose its hardest images to the "uncertainty" strategy.
+
 The first ten classes get the digit keys 1..9, 0 (in class-list order); the rest are picked by
 name."""
 from __future__ import annotations
@@ -17,9 +20,21 @@ import numpy as np
 
 from ssl_core.labeling.classes import LabelError
 from ssl_core.labeling.label_log import ActionResult, set_labels
+from ssl_core.labeling.suggest import suggest
 from ssl_core.project.store import Store
 
 DIGIT_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+
+
+def suggestions(strategy: str, n: int, latents: np.ndarray, labels: np.ndarray,
+                sealed: np.ndarray, proba: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Up to n image ids for the queue, best first: suggest.py's strategy over the images that
+    have no label and are not sealed evaluation images. latents (M, d) for the first M images
+    (the map may be older than the last import), labels (N,), sealed (N,) bool. (S,) int64"""
+    m = len(latents)
+    return suggest(strategy, n, latents, np.asarray(labels)[:m] >= 0,
+                   proba=None if proba is None else proba[:m], seed=seed,
+                   exclude=np.asarray(sealed, bool)[:m])
 
 
 def pending(order: Sequence[int], labels: np.ndarray) -> list[int]:
