@@ -16,7 +16,7 @@ from ssl_core.results import report
 from ssl_core.results.predictions import save_predictions
 from ssl_core.results.rescore import confirm_mapping, rescore_latest, suggestion, unmapped
 from ssl_core.results.runs import create_run, finish_run, list_runs
-from ssl_core.training.validation import accuracy
+from ssl_core.training.validation import accuracy, holdout_protocol
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -59,7 +59,7 @@ def make_worded(project: Project) -> tuple[Project, float]:
     save_predictions(project, np.eye(10, dtype=np.float32)[pred], np.array(ids), run_id, "graph")
     names = np.array(WORDS, dtype=object)[pred]
     assert report.test_report(names, gt, WORDS, load_mapping(store)) is None          # names differ
-    val = accuracy(np.ones(10), np.ones(10)).to_dict()
+    val = accuracy(np.ones(10), np.ones(10)).with_protocol(holdout_protocol(0.2, 0)).to_dict()
     finish_run(store, run_id, {"n_labels": 50, "validation": val, "validation_of": "10 labels",
                                "test": None, "test_report": None,
                                "baseline": {"validation": {**val, "value": 0.8}, "test": None},

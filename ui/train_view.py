@@ -118,8 +118,8 @@ def _numbers(run: Run) -> None:
     cols = st.columns(3)
     cols[0].metric("Validation accuracy", f"{100 * val['value']:.1f}%" if val else "n/a",
                    help="Measured on labels held out from training (cross-validated when few)")
-    cols[0].caption((f"{Accuracy(**val)}" + (f" · measured on {s['validation_of']}"
-                                             if s.get("validation_of") else ""))
+    cols[0].caption((f"{Accuracy(**val)}" + (f" · {val['protocol']}" if val.get("protocol") else "")
+                     + (f" · measured on {s['validation_of']}" if s.get("validation_of") else ""))
                     if val else "Too few labels to hold any out.")
     cols[1].metric("Test accuracy (ground truth)", f"{100 * test['value']:.1f}%" if test else "n/a",
                    help="On the dataset's sealed evaluation images — the same ones for every run; "
@@ -134,7 +134,10 @@ def _numbers(run: Run) -> None:
         delta = gain.get(key) if gain else None
         cols[2].metric("Gain over supervised baseline", f"{delta:+.1f} points" if delta is not None else "n/a",
                        help="This run minus the same-family classifier trained on the labels only")
-        cols[2].caption(f"baseline {key}: {Accuracy(**base[key])}" if base.get(key) else "")
+        cols[2].caption(f"baseline {key}: {Accuracy(**base[key])}" if delta is not None and base.get(key)
+                        else "No like-for-like comparison: validation scores are compared only "
+                             "when both were measured on the same held-out labels, and test "
+                             "scores only on the same evaluation images.")
     if note := held_out_note(s.get("n_labels_sealed", 0)):
         st.caption(note)
     if s.get("warm_start_run"):

@@ -28,7 +28,7 @@ from ssl_core.models.cnn import SmallCNN
 from ssl_core.models.mlp import DiscriminatorMLP, EncoderMLP, FeatureHead
 from ssl_core.models.preprocessing import FeatureProjection, projection_from_state
 from ssl_core.training.trainer import Callback, TrainerConfig
-from ssl_core.training.validation import accuracy, stratified_holdout
+from ssl_core.training.validation import accuracy, holdout_protocol, stratified_holdout
 
 FAMILIES = ("cnn", "gan", "vae")
 
@@ -69,12 +69,15 @@ class SupervisedBaseline(SSLEstimator):
             self.projection_, z = FeatureProjection.fit(features[keep], 0, self.random_state)
             x = torch.from_numpy(z)                                   # (L, D) centred, L2
         codes = codes[keep]
-        self.validation_ = None
+        self.validation_, self.validation_of_ = None, None
         train, val = stratified_holdout(codes, self.config.val_fraction, self.random_state)
         if self.config.val_fraction > 0 and len(val) and len(np.unique(codes[train])) >= 2:
             net = self._train(x, codes, train, budget.share(1 / 3), staged(callbacks, "validation"))
             pred = predict_logits(net, x[val]).argmax(1).numpy()
-            self.validation_ = accuracy(codes[val], pred)
+            self.validation_ = accuracy(codes[val], pred).with_protocol(
+                holdout_protocol(self.config.val_fraction, self.random_state))
+            self.validation_of_ = ("the same network trained on the other labels with a third "
+                                   "of the budget (the returned one refits on all)")
         self.net_ = self._train(x, codes, np.arange(len(codes)), budget.share(1.0, reserve_s=5.0),
                                 staged(callbacks, "fit"))
 

@@ -7,10 +7,12 @@ every image given to `fit`; new images are classified by a kNN vote over the fit
 
 Which propagator (Poisson or Laplace learning) is chosen on the user's labels only: a stratified
 hold-out of them on big graphs, 5-fold cross-validation on small ones (where it is cheap and a
-single hold-out of 1 image per class is too noisy). The accuracy of that choice, with its
-Wilson interval and the number of labeled images behind it, is `validation_`.
+single hold-out of 1 image per class is too noisy). `validation_` is nested: each held-out
+fold's propagator is chosen on the other labels alone, so the reported accuracy (with its
+Wilson interval, the number of labeled images behind it and its protocol) is not the winner's
+own selection score.
 
-Why this module is long (330 lines): the graph stage serves the default method, the SSL-GAN
+Why this module is long (370 lines): the graph stage serves the default method, the SSL-GAN
 and the VAE-based method too, so its cache for warm starts, the propagator choice, the
 pixel and feature inputs and the helpers they share (`propagate_labels`, `class_members`) live
 together; apart, each piece would import the others.
@@ -44,6 +46,8 @@ from ssl_core.training.trainer import Callback
 from ssl_core.training.validation import (
     Accuracy,
     accuracy,
+    folds_protocol,
+    holdout_protocol,
     stratified_folds,
     stratified_holdout,
 )
@@ -85,17 +89,50 @@ def run_propagator(method: str, W: sp.csr_matrix, labeled: np.ndarray, codes: np
 
 def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
                          seed: int) -> tuple[str, Accuracy | None]:
-    """Choose the propagator on the labeled images; returns (method, its validation accuracy).
-    Every validated image's label is hidden from the propagation that predicts it."""
+    """Choose the propagator on the labeled images; returns (method, validation accuracy of the
+    whole procedure). Every validated image's label is hidden from the propagation that
+    predicts it *and* from the choice of propagator (nested: each outer fold chooses on its own
+    training labels), so the winner's own selection score is never what is reported — that
+    one is optimistic by the luck of the pick."""
     methods = ("poisson", "laplace") if cfg.propagation == "auto" else (cfg.propagation,)
-    if W.shape[0] < cfg.small_data:
-        folds = stratified_folds(codes, cfg.cv_folds, seed)
+    folds, protocol = _validation_folds(W.shape[0], codes, cfg, seed)
+    chosen = _choose_propagator(W, codes, n_classes, cfg, methods, folds)
+    truth, pred = [], []
+    for held in folds:
+        train = np.setdiff1d(np.flatnonzero(codes >= 0), held)
+        if len(np.unique(codes[train])) < 2:
+            continue
+        inner = codes.copy()
+        inner[held] = -1                                   # the outer fold is unlabeled inside
+        method = (methods[0] if len(methods) == 1 else
+                  _choose_propagator(W, inner, n_classes, cfg, methods,
+                                     _validation_folds(W.shape[0], inner, cfg, seed + 1)[0]))
+        scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
+        truth.append(codes[held])
+        pred.append(scores[held].argmax(1))
+    if not truth:                  # e.g. one label per class: nothing can be held out
+        return chosen, None
+    return chosen, accuracy(np.concatenate(truth), np.concatenate(pred)).with_protocol(protocol)
+
+
+def _validation_folds(n_nodes: int, codes: np.ndarray, cfg: GraphConfig, seed: int
+                      ) -> tuple[list[np.ndarray], str]:
+    """Held-out label sets: k-fold on small graphs, one stratified hold-out on big ones."""
+    if n_nodes < cfg.small_data:
+        folds, protocol = stratified_folds(codes, cfg.cv_folds, seed), folds_protocol(cfg.cv_folds, seed)
     else:
         folds = [stratified_holdout(codes, cfg.val_fraction, seed)[1]]
-    folds = [f for f in folds if len(f)]
-    if not folds:                  # e.g. one label per class: nothing can be held out
-        return methods[0], None
-    best: tuple[str, Accuracy | None] = (methods[0], None)
+        protocol = holdout_protocol(cfg.val_fraction, seed)
+    return [f for f in folds if len(f)], protocol
+
+
+def _choose_propagator(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
+                       methods: tuple[str, ...], folds: list[np.ndarray]) -> str:
+    """The propagator with the best held-out accuracy on `folds` (the first when they tie or
+    nothing can be held out). Its score is not returned: it chose."""
+    if len(methods) == 1:
+        return methods[0]
+    best, best_value = methods[0], -1.0
     for method in methods:
         truth, pred = [], []
         for held in folds:
@@ -105,11 +142,10 @@ def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cf
             scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
             truth.append(codes[held])
             pred.append(scores[held].argmax(1))
-        if not truth:
-            continue
-        acc = accuracy(np.concatenate(truth), np.concatenate(pred))
-        if best[1] is None or acc.value > best[1].value:
-            best = (method, acc)
+        if truth:
+            value = float((np.concatenate(truth) == np.concatenate(pred)).mean())
+            if value > best_value:
+                best, best_value = method, value
     return best
 
 

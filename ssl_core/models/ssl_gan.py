@@ -206,7 +206,7 @@ class SSLGAN(SSLEstimator):
         cfg = self.config
         sup_idx = np.flatnonzero(codes >= 0)
         sup_codes = codes[sup_idx]
-        self.validation_ = None
+        self.validation_, self.validation_of_ = None, None
         if cfg.pseudo_labels:
             report_stage(callbacks, "graph", 0, 2, budget.elapsed())
             graph = GraphClassifier.from_config(cfg.graph, self.random_state)
@@ -215,6 +215,9 @@ class SSLGAN(SSLEstimator):
                       if self.kind_ == "mlp" else reduced_pixels(X, cfg.graph_side))
             result = graph.fit_graph_(inputs, codes)
             self.validation_ = result.validation
+            self.validation_of_ = ("the graph stage that gives the discriminator its pseudo-labels "
+                                   "(the discriminator trains on every label, so it has no "
+                                   "hold-out)")
             sup_idx, sup_codes = np.arange(len(X)), result.scores.argmax(1)
             projection, z = graph.projection_, graph.features_
         elif self.kind_ == FEATURES:

@@ -96,6 +96,8 @@ class VAEMethod(SSLEstimator):
         prop = propagate_labels(knn_graph(idx, dist), codes, len(self.classes_), cfg.graph,
                                 self.random_state)
         self.validation_ = prop.validation
+        self.validation_of_ = ("the propagation over the VAE's latent graph (the encoder "
+                               "fine-tuned after it trains on every label, so it has no hold-out)")
         pseudo = prop.scores.argmax(1)                                # (N,) codes
         self.vae_.set_class_regions(z, self.classes_[pseudo])
         self.transduction_ = self.classes_[pseudo]

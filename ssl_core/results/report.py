@@ -83,12 +83,19 @@ def test_report(pred_names: np.ndarray, gt: GroundTruth, class_names: list[str],
 
 def gain(summary: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, float] | None:
     """Accuracy points the unlabeled images bought: this run minus the supervised baseline on the
-    same labels, on validation (and on the ground-truth test where both have it)."""
+    same labels, like with like only —
+    - "test": both scored on the same sealed images (equal `ids_digest`);
+    - "validation": both measured on the very same held-out labels (equal protocol, e.g. one
+      stratified 20% hold-out with the same seed). A cross-validated graph against a hold-out
+      network is not compared: that difference would mix the two protocols' luck.
+    None when nothing compares."""
     if not baseline:
         return None
     out = {}
-    for key in ("validation", "test"):
-        mine, theirs = summary.get(key), baseline.get(key)
-        if mine and theirs:
-            out[key] = 100.0 * (mine["value"] - theirs["value"])
+    mine, theirs = summary.get("test_report"), baseline.get("test_report")
+    if mine and theirs and mine.get("ids_digest") == theirs.get("ids_digest"):
+        out["test"] = 100.0 * (mine["accuracy"]["value"] - theirs["accuracy"]["value"])
+    mine, theirs = summary.get("validation"), baseline.get("validation")
+    if mine and theirs and mine.get("protocol") and mine.get("protocol") == theirs.get("protocol"):
+        out["validation"] = 100.0 * (mine["value"] - theirs["value"])
     return out or None

@@ -19,13 +19,29 @@ class Accuracy:
     low: float     # 95% Wilson interval
     high: float
     n: int         # images behind the estimate
+    protocol: str | None = None   # how the images were held out, e.g. holdout_protocol(0.2, 0):
+                                  # two validations compare only when their protocols are equal
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def with_protocol(self, protocol: str) -> "Accuracy":
+        return Accuracy(self.value, self.low, self.high, self.n, protocol)
+
     def __str__(self) -> str:
         return (f"{100 * self.value:.1f}% (95% CI {100 * self.low:.1f}–{100 * self.high:.1f}%, "
                 f"n={self.n})")
+
+
+def holdout_protocol(val_fraction: float, seed: int) -> str:
+    """The protocol name of `stratified_holdout(y, val_fraction, seed)`: the same name means the
+    very same held-out labels (the split depends on the labels, the fraction and the seed only)."""
+    return f"hold-out {100 * val_fraction:.0f}% of each class's labels (seed {seed})"
+
+
+def folds_protocol(n_folds: int, seed: int) -> str:
+    """The protocol name of `stratified_folds(y, n_folds, seed)`."""
+    return f"{n_folds}-fold cross-validation (seed {seed})"
 
 
 def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
