@@ -70,3 +70,32 @@ def test_simulated_labeler_lets_the_app_choose_the_labels():
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     assert row["strategy"] == "uncertainty" and row["labels"] == 20 == sum(row["label_counts"])
     assert row["seconds"] <= row["budget_s"] and row["test_accuracy"] > 0.5
+
+
+def _bench_row(*flags: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--dataset", "digits",
+                           "--labels-per-class", "5", "--method", "graph", "--budget-s", "30",
+                           "--seed", "0", *flags], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_inductive_protocol_withholds_the_test_images_from_fit():
+    row = _bench_row("--protocol", "inductive")
+    assert row["protocol"] == "inductive" and "test_accuracy" not in row
+    assert row["n_fit"] == row["n_images"] - row["n_test"] == 1797 - 360
+    assert row["test_accuracy_inductive"] > 0.9
+
+
+def test_dev_split_drops_the_test_split_and_scores_a_fixed_part_of_train():
+    from benchmarks.engine import BenchData, development_split
+
+    labels = np.repeat(np.arange(3), 40)
+    is_test = np.arange(120) % 4 == 0
+    data = BenchData(np.zeros((120, 2, 2, 1), np.uint8), labels, is_test)
+    dev = development_split(data)
+    assert len(dev.labels) == 90 and dev.is_test.sum() == 18           # 20% of each class's 30
+    assert np.array_equal(dev.is_test, development_split(data).is_test)  # fixed, not seeded per run
+    row = _bench_row("--split", "dev")
+    assert row["split"] == "dev" and row["n_images"] == 1797 - 360 and row["protocol"] == "transductive"
