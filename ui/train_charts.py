@@ -67,7 +67,7 @@ def confusion_figure(report: dict) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=matrix, x=columns, y=names, colorscale="Blues",
                                text=matrix, texttemplate="%{text}", showscale=False,
                                hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(title="Confusion on ground truth you did not label", xaxis_title="predicted",
+    fig.update_layout(title="Confusion on the sealed evaluation images", xaxis_title="predicted",
                       yaxis_title="true", yaxis_autorange="reversed",
                       **{**_LAYOUT, "height": 120 + 28 * len(names)})
     return fig

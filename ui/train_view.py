@@ -94,8 +94,8 @@ def results(project: Project) -> None:
         curve = learning_curve_frame(project.store)
         st.plotly_chart(learning_curve_figure(curve), key="learning-curve",
                         config={"displayModeBar": False})
-        st.caption("Solid: validation on held-out labels. Dashed: test on ground truth you did "
-                   "not label (shown only, never used to choose).")
+        st.caption("Solid: validation on held-out labels. Dashed: test on the sealed evaluation "
+                   "images, transductive (shown only, never used to choose).")
     with tabs[1]:
         if report:
             st.plotly_chart(confusion_figure(report), key="confusion",
@@ -104,8 +104,9 @@ def results(project: Project) -> None:
             st.dataframe({"class": list(per_class), "accuracy on ground truth": list(per_class.values())},
                          hide_index=True)
         else:
-            st.info("A confusion matrix needs ground truth whose class names match yours: this "
-                    "dataset has none that does. Validation accuracy above is the honest measure.")
+            st.info("A confusion matrix needs ground truth whose classes correspond to yours: "
+                    "same names, or a mapping confirmed above. Until then validation accuracy is "
+                    "the honest measure.")
     with tabs[2]:
         run_curves(project, latest, key=f"done-{latest.id}")
     with tabs[3]:

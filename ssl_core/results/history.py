@@ -2,7 +2,8 @@
 
 Plain pandas frames built from the store, so a notebook gets the same numbers as the Train
 page. Accuracies are percentages; `test` columns are filled only where the dataset had ground
-truth (measured on images the user did not label), and they are never used to pick anything.
+truth (measured on the sealed evaluation images, transductive: evaluation_split.py), and they
+are never used to pick anything.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Models are chosen on a validation split of the labeled images, never on ground truth. With
 few labels a single split is noisy, so every accuracy travels with its Wilson interval and the
-number of images behind it; the UI shows all three. Test accuracy (against ground truth the
-user did not label) is computed with the same function but only ever reported.
+number of images behind it; the UI shows all three. Test accuracy (against the ground truth of the
+sealed evaluation images) is computed with the same function but only ever reported.
 """
 from __future__ import annotations
 
