@@ -33,6 +33,7 @@ from streamlit.testing.v1 import AppTest
 
 from ssl_core.data.importer import import_source
 from ssl_core.data.sources import SourceSpec
+from ssl_core.features.choice import META_KEY, PIXELS
 from ssl_core.jobs import records as jobs
 from ssl_core.jobs import worker
 from ssl_core.labeling import classes as label_classes
@@ -50,6 +51,11 @@ def make_project(home: Path) -> Project:
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
     store = project.store
+    # pixels, as chosen on the Images page: left on 'auto', a retrain compares pixels with
+    # pretrained features on these (arbitrary) labels, and a win for the features would make
+    # the next train job write a features file before its model (the full-disk scenario
+    # expects the model write to be the one that fails)
+    store.set_meta(META_KEY, PIXELS)
     ids = [label_classes.add_class(store, name).id for name in CLASSES]
     labels.set_labels(store, range(0, 30), ids[0])
     labels.set_labels(store, range(30, 60), ids[1], user=getpass.getuser())
