@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ssl_core.data.collection import ImageCollection
+from ssl_core.data.import_lock import running_import
 from ssl_core.data.importer import ImportConfig, last_import_report
 from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.data.zip_archive import ArchiveLimits
@@ -121,8 +122,9 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
     if size_text.strip():
         try:
             size = tuple(int(v) for v in size_text.lower().split("x"))
-            assert len(size) == 2 and all(1 <= v <= 1024 for v in size)
-        except (ValueError, AssertionError):
+        except ValueError:
+            size = ()
+        if len(size) != 2 or not all(1 <= v <= 1024 for v in size):   # no assert: python -O
             st.error("Size must look like 28x28 (each side 1..1024).")
             return
     if new_name is not None and not valid_project_name(new_name):
@@ -150,7 +152,12 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
         path.write_bytes(upload.getvalue())
         job_params["source"]["path"] = str(path)
         job_params["delete_after"] = str(path)
+    busy = running_import(dest)          # one import per project: this one waits its turn
     st.session_state["import_job"] = (dest.name, worker.launch(dest, "import", job_params))
+    if busy is not None:
+        st.toast("Another import into this project is running"
+                 + (f" ({escape_markdown(busy)})" if busy else "")
+                 + ": this one starts when it has finished.")
     st.session_state["project_name"] = dest.name
     st.rerun()  # show the job's progress (and the new project, if one was created)
 

@@ -8,6 +8,19 @@ decompression bombs) are skipped and listed in the report; they never stop an im
 Writes are ordered so that a crash at any point loses nothing already stored: the new array is
 written to a temporary file and swapped in with os.replace, then the image rows are committed;
 until that commit the old rows still describe a valid prefix of the file (see collection.py).
+
+Concurrency: an import only ever appends. One import per project runs at a time (import_lock.py:
+an flock held from reading the image count to committing the rows; a second import is refused
+with ImportBusy, or waits with `wait=True`), so the rows already committed always describe the
+same bytes, in every later version of images.npy. The new file has a name of its own (pid and a
+random part, project/files.py), is created exclusively (never truncating anyone's file) and is
+removed on any failure. Before it is swapped in, `check_append` verifies, as errors that hold
+under `python -O`, that the rows about to be committed and the pixels written agree. The old
+images.npy is renamed over, never truncated or written in place: a reader that memory-mapped it
+keeps reading the same bytes (a truncated mapped file kills its readers with SIGBUS).
+
+Why this module is long: it is the whole import pipeline (configuration, report, the array and
+file paths, the append and its consistency checks), each part used only here.
 """
 from __future__ import annotations
 
@@ -23,10 +36,13 @@ from PIL import Image, ImageOps
 
 from ssl_core.data.collection import ImageCollection
 from ssl_core.data.decode import ImageError, ImageLimits, decode_image, probe_image
-from ssl_core.data.pixel_file import release, write_pixel_file
+from ssl_core.data.import_lock import ImportBusy as ImportBusy  # raised by import_source
+from ssl_core.data.import_lock import import_lock, remove_stale_temporaries
+from ssl_core.data.pixel_file import pixel_file_shape, release, write_pixel_file
 from ssl_core.data.sources import ArrayData, FileData, SourceSpec, load_source
 from ssl_core.data.zip_archive import ArchiveLimits
 from ssl_core.progress import Progress, no_progress, scaled
+from ssl_core.project.errors import ProjectError
 from ssl_core.project.files import atomic_path
 from ssl_core.project.folder import Project
 from ssl_core.threads import available_cpus
@@ -37,6 +53,12 @@ _DECODE_WINDOW = 256        # files decoded per batch of the thread pool (bounds
 
 class ImportFailed(RuntimeError):
     """Nothing could be imported; the message is the report's summary."""
+
+
+class ImportInconsistent(ImportFailed, ProjectError):
+    """The rows an import was about to commit and the pixels it wrote disagree (or the project
+    changed under it); nothing was swapped in or committed. A ProjectError: one line for the
+    CLI and the app."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +117,19 @@ class ImportReport:
 
 
 def import_source(project: Project, spec: SourceSpec, config: ImportConfig = ImportConfig(),
-                  progress: Progress | None = None) -> ImportReport:
-    """Load a source, normalise it and append it to the project's images."""
-    t0 = time.perf_counter()
+                  progress: Progress | None = None, wait: bool = False) -> ImportReport:
+    """Load a source, normalise it and append it to the project's images. Another import into
+    the project running: raise ImportBusy, or with `wait` wait for it (saying so in `progress`,
+    which may raise to stop waiting)."""
     progress = progress or no_progress
+    with import_lock(project, spec.label, wait, waiting=lambda message: progress(0.0, message)):
+        remove_stale_temporaries(project)
+        return _import_locked(project, spec, config, progress)
+
+
+def _import_locked(project: Project, spec: SourceSpec, config: ImportConfig,
+                   progress: Progress) -> ImportReport:
+    t0 = time.perf_counter()
     progress(0.0, f"opening {spec.label}")
     data = load_source(spec, config.archive_limits, config.max_files,
                        config.image_limits.max_file_bytes, progress=scaled(progress, 0.0, 0.3))
@@ -226,10 +257,14 @@ def _append(project: Project, store: ImageCollection, source_label: str, n_new: 
         return
     old = store.images()
     n_old = len(old)
+    gt, is_test = np.asarray(gt), np.asarray(is_test)
     with atomic_path(project.images_path, f"{n_new:,} imported images") as tmp:
         keep = write_pixel_file(tmp, old, n_new, shape, fill)   # full disk, read-only: old stays
+        check_append(n_old=n_old, n_now=store.n_images, old_shape=old.shape[1:] if n_old else None,
+                     shape=shape, file_shape=pixel_file_shape(tmp), keep=keep, names=names,
+                     gt=gt, is_test=is_test, n_classes=len(class_names))  # raises: tmp removed
     names = [name for name, k in zip(names, keep) if k]
-    gt, is_test = np.asarray(gt)[keep], np.asarray(is_test)[keep]
+    gt, is_test = gt[keep], is_test[keep]
     n_new = len(names)
     report.ground_truth_classes = list(class_names) if (gt >= 0).any() else []
     report.n_with_ground_truth = int((gt >= 0).sum())
@@ -241,9 +276,9 @@ def _append(project: Project, store: ImageCollection, source_label: str, n_new: 
             conn.execute("INSERT OR IGNORE INTO gt_classes (name) VALUES (?)", (name,))
             gt_ids.append(conn.execute("SELECT id FROM gt_classes WHERE name = ?",
                                        (name,)).fetchone()[0])
-        if conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] != n_old:
-            raise ImportFailed("another import changed this project at the same time: import "
-                               "again when it has finished")
+        if conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] != n_old:   # see the lock
+            raise ImportInconsistent("another import changed this project at the same time: "
+                                     "import again when it has finished")
         conn.executemany(
             "INSERT INTO images (id, name, source, gt, split) VALUES (?, ?, ?, ?, ?)",
             ((n_old + i, names[i], source_label, gt_ids[gt[i]] if gt[i] >= 0 else None,
@@ -252,6 +287,36 @@ def _append(project: Project, store: ImageCollection, source_label: str, n_new: 
         report.seconds = time.perf_counter() - t0  # saved below, so timed now
         conn.execute("INSERT INTO imports (ts, source, report) VALUES (?, ?, ?)",
                      (time.time(), source_label, json.dumps(asdict(report))))
+
+
+def check_append(*, n_old: int, n_now: int, old_shape: tuple[int, ...] | None,
+                 shape: tuple[int, int, int], file_shape: tuple[int, ...], keep: np.ndarray,
+                 names: list[str], gt: np.ndarray, is_test: np.ndarray, n_classes: int) -> None:
+    """Every check made before a new images.npy is swapped in, as ImportInconsistent (never
+    `assert`, which `python -O` removes). n_old: the committed rows the new file starts with;
+    n_now: the committed rows now; file_shape: the new file's (N, H, W, C); keep: which of the
+    len(names) new images were written ((n,) bool); gt, is_test: one per new image."""
+    keep = np.asarray(keep)
+    n = len(names)
+    problems = []
+    if n_now != n_old:
+        problems.append(f"the project has {n_now:,} images, {n_old:,} when this import began "
+                        "(another import at the same time)")
+    if len(shape) != 3 or min(shape) < 1:
+        problems.append(f"image shape {tuple(shape)} is not (H, W, C)")
+    if old_shape is not None and tuple(old_shape) != tuple(shape):
+        problems.append(f"new images are {tuple(shape)}, the project's are {tuple(old_shape)}")
+    if tuple(file_shape) != (n_old + n, *shape):
+        problems.append(f"the pixel file holds {tuple(file_shape)}, "
+                        f"expected {(n_old + n, *shape)}")
+    if keep.dtype != bool or keep.shape != (n,):
+        problems.append(f"{keep.shape} {keep.dtype} written-image flags for {n:,} images")
+    if len(gt) != n or len(is_test) != n:
+        problems.append(f"{len(gt):,} ground truths and {len(is_test):,} splits for {n:,} images")
+    elif n and not ((np.asarray(gt) >= -1) & (np.asarray(gt) < n_classes)).all():
+        problems.append(f"ground truth outside the {n_classes} classes")
+    if problems:
+        raise ImportInconsistent("import stopped, nothing was changed: " + "; ".join(problems))
 
 
 def last_import_report(project: Project) -> ImportReport | None:

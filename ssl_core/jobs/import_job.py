@@ -2,6 +2,10 @@
 import form and the CLI's import both end up in data/importer.py's `import_source`).
 
 An uploaded archive is removed once imported, with its private upload folder.
+
+One import per project runs at a time (data/import_lock.py). A job started while another import
+into its project is running (a second browser tab, the CLI) waits for it: its progress says
+"another import into project ... is running", and it can be cancelled while it waits.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def run_import_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     spec = SourceSpec(**params["source"])
     try:
         report = import_source(ctx.project, spec, ImportConfig.from_dict(params.get("config")),
-                               progress=ctx.progress)
+                               progress=ctx.progress, wait=True)
     finally:
         if params.get("delete_after"):
             _remove_upload(Path(params["delete_after"]))
