@@ -4,7 +4,9 @@ Every user action (label a selection, clear it, merge or delete classes, undo) i
 `actions` plus one event per image in `label_events`, all written in one transaction before the
 caller returns — so when the UI confirms a label it is already on disk. Current labels are "the
 last event per image"; undo appends the events that restore what the action overwrote, so
-history is never rewritten. Actions carry a client-chosen uuid: retrying a write whose reply
+history is never rewritten. Undo takes back the caller's own actions only: the app records each
+browser session as "<name> · session <id>" (`session_user`), so tabs never undo each other.
+Readers get one consistent state: `current_labels` reads in one transaction (`read_snapshot`). Actions carry a client-chosen uuid: retrying a write whose reply
 was lost records it once.
 
 Merging classes and deleting a class are label actions too: they relabel (or clear) every image
@@ -17,7 +19,8 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid as uuidlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +35,22 @@ from ssl_core.labeling.classes import (
 from ssl_core.project.store import Store
 
 UNDOABLE = ("label", "clear", "merge", "delete_class")
+SESSION_MARK = " · session "     # between a name and its browser session in actions.user
+
+
+def session_user(name: str, session: str | None = None) -> str:
+    """Who an action is recorded for, and whose actions undo may take back.
+
+    The app records "<name> · session <id>": the log keeps who did what (the name) and undo
+    matches the whole string, so two browser tabs never undo each other's labels even when both
+    typed the same name. The command line and scripts pass a plain name (session None)."""
+    name = " ".join((name or "").split()) or "guest"
+    return f"{name}{SESSION_MARK}{session}" if session else name
+
+
+def user_name(recorded: str) -> str:
+    """The person's name from a recorded user ("ann · session 3f2a9c1e" -> "ann")."""
+    return recorded.split(SESSION_MARK, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -166,26 +185,58 @@ def _current_for(conn: sqlite3.Connection, ids: list[int]) -> dict[int, int | No
     return out
 
 
-def current_labels(store: Store, n_images: int | None = None) -> np.ndarray:
-    """Class id per image, -1 where unlabeled: the training labels. (N,) int64"""
+@contextmanager
+def read_snapshot(store: Store) -> Iterator[sqlite3.Connection]:
+    """A connection inside one read transaction: every SELECT in the block sees the same
+    committed state. (Store.read alone is autocommit, a snapshot per statement: a merge that
+    commits between two SELECTs would be half-seen.) In WAL mode a deferred BEGIN takes its
+    snapshot at the first SELECT and keeps it until the block ends; writers are not blocked."""
     with store.read() as conn:
-        if n_images is None:
-            n_images = _n_images(conn)
-        rows = conn.execute("SELECT image_id, class_id, MAX(seq) FROM label_events "
-                            "GROUP BY image_id").fetchall()
-        live = live_class_ids(conn)
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("ROLLBACK")     # nothing was written; ends the snapshot
+
+
+def labels_snapshot(conn: sqlite3.Connection, n_images: int | None = None
+                    ) -> tuple[int, np.ndarray]:
+    """(number of images, class id per image with -1 = unlabeled) read on `conn`. Inside
+    `read_snapshot` both come from one committed state, e.g. for a training snapshot:
+
+        with read_snapshot(store) as conn:
+            n, labels = labels_snapshot(conn)
+    """
+    if n_images is None:
+        n_images = _n_images(conn)
+    rows = conn.execute("SELECT image_id, class_id, MAX(seq) FROM label_events "
+                        "GROUP BY image_id").fetchall()
+    live = live_class_ids(conn)
     labels = np.full(n_images, -1, dtype=np.int64)
     for r in rows:
         # a label of a hidden class cannot normally be current (hiding clears or moves them),
         # but a reader must never see one: it would name a class list_classes does not show
         if r["class_id"] in live and r["image_id"] < n_images:
             labels[r["image_id"]] = r["class_id"]
-    return labels
+    return n_images, labels
+
+
+def current_labels(store: Store, n_images: int | None = None,
+                   conn: sqlite3.Connection | None = None) -> np.ndarray:
+    """Class id per image, -1 where unlabeled: the training labels. (N,) int64
+
+    All of it is read in one transaction, so a merge or delete committed meanwhile is seen
+    entirely or not at all. Pass `conn` (from `read_snapshot`) to read more in the same one."""
+    if conn is not None:
+        return labels_snapshot(conn, n_images)[1]
+    with read_snapshot(store) as snap:
+        return labels_snapshot(snap, n_images)[1]
 
 
 def undo_last(store: Store, *, user: str = "local", action_uuid: str | None = None
               ) -> ActionResult | None:
-    """Undo this user's most recent label/clear/merge/delete action that is not undone yet.
+    """Undo the most recent label/clear/merge/delete action recorded for exactly `user` (a
+    name, or a name with its browser session: `session_user`) that is not undone yet.
 
     Each image goes back to the label it had before the action, but only where it still carries
     the label the action gave it, so an undo never overwrites someone else's later work. Classes
@@ -204,20 +255,24 @@ def undo_last(store: Store, *, user: str = "local", action_uuid: str | None = No
         if target is None:
             return None
         target_id = target["id"]
-        events = conn.execute("SELECT seq, image_id, class_id FROM label_events WHERE action_id = ?",
-                              (target_id,)).fetchall()
+        # One statement for every event of the action (not one per event under the write
+        # lock): each image's current label and its label just before this event, both from
+        # the (image_id, seq) index.
+        events = conn.execute(
+            "SELECT e.image_id, e.class_id, "
+            "(SELECT c.class_id FROM label_events c WHERE c.image_id = e.image_id "
+            " ORDER BY c.seq DESC LIMIT 1) AS current, "
+            "(SELECT p.class_id FROM label_events p WHERE p.image_id = e.image_id "
+            " AND p.seq < e.seq ORDER BY p.seq DESC LIMIT 1) AS previous "
+            "FROM label_events e WHERE e.action_id = ? ORDER BY e.seq", (target_id,)).fetchall()
         action_id, _ = _record_action(conn, "undo", user, action_uuid, undoes=target_id)
         restore_classes(conn, target_id)
         live = live_class_ids(conn)
-        current = _current_for(conn, [e["image_id"] for e in events])
         restore = []
         for e in events:
-            if current.get(e["image_id"]) != e["class_id"]:
+            if e["current"] != e["class_id"]:
                 continue  # relabeled since by someone else: leave their label
-            before = conn.execute("SELECT class_id FROM label_events WHERE image_id = ? AND seq < ? "
-                                  "ORDER BY seq DESC LIMIT 1", (e["image_id"], e["seq"])).fetchone()
-            previous = before["class_id"] if before else None
-            previous = previous if previous in live else None
+            previous = e["previous"] if e["previous"] in live else None
             if previous != e["class_id"]:
                 restore.append((e["image_id"], previous))
         written = _append_events(conn, action_id, user, restore)
@@ -225,12 +280,13 @@ def undo_last(store: Store, *, user: str = "local", action_uuid: str | None = No
 
 
 def label_history(store: Store, limit: int = 50) -> list[dict]:
-    """Most recent actions first: id, kind, user, time, number of images, undone or not."""
+    """Most recent actions first: id, kind, user (as recorded), name (without the browser
+    session), time, number of images, undone or not."""
     with store.read() as conn:
         rows = conn.execute(
             "SELECT a.id, a.kind, a.user, a.ts, a.undoes, "
             "(SELECT COUNT(*) FROM label_events e WHERE e.action_id = a.id) AS n_images, "
             "EXISTS (SELECT 1 FROM actions u WHERE u.undoes = a.id) AS undone "
             "FROM actions a ORDER BY a.id DESC LIMIT ?", (limit,)).fetchall()
-    return [dict(r) for r in rows]
+    return [{**dict(r), "name": user_name(r["user"])} for r in rows]
 
