@@ -6,7 +6,7 @@ import streamlit as st
 
 from ssl_core.jobs import records as jobs
 from ui import session
-from ui.jobs_view import show_job
+from ui.jobs_view import disk_panel, show_job
 
 project = session.current_project()
 st.title("Background jobs")
@@ -37,3 +37,4 @@ def _live() -> None:
 
 
 _live()
+disk_panel(project)
