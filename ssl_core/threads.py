@@ -138,3 +138,22 @@ def torch_threads(n: int | None = None) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def one_thread_per_worker() -> Iterator[int]:
+    """For many small torch ops spread over Python worker threads (neighbours.py): torch set to
+    one thread for the block, and the previous count yielded as the number of workers (restored
+    afterwards). After `fix_process_threads` nothing is changed and 1 worker is yielded: its
+    ops use the fixed pool, and other sessions' computations keep theirs."""
+    if _fixed is not None:
+        yield 1
+        return
+    import torch
+
+    workers = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield workers
+    finally:
+        torch.set_num_threads(workers)

@@ -60,14 +60,15 @@ def test_once_fixed_computations_never_change_the_process_wide_count(monkeypatch
 
     def computation() -> None:                                          # e.g. a fit or predict
         with threads.torch_threads() as n, threads.torch_threads(1) as one:
-            seen.append((n, one))
+            with threads.one_thread_per_worker() as workers:
+                seen.append((n, one, workers))
 
     workers = [threading.Thread(target=computation) for _ in range(4)]  # sessions side by side
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    assert calls == [3] and seen == [(3, 3)] * 4
+    assert calls == [3] and seen == [(3, 3, 1)] * 4
 
 
 def test_unfixed_torch_threads_sets_and_restores(monkeypatch):
