@@ -126,3 +126,12 @@ def test_report_scores_every_sealed_image_under_a_confirmed_mapping(project):
     assert report.accuracy.n == 3 and report.accuracy.value == pytest.approx(2 / 3)
     assert report.confusion == [[1, 1, 0], [0, 1, 0]] and report.mapping == {"cat": "kitty",
                                                                                "dog": "puppy"}
+
+
+def test_the_map_marks_ground_truth_colouring_as_evaluation_only():
+    from ui.map_colours import colouring
+
+    gt = GroundTruth(np.array([0, 1, 1, 0]), np.array([True, False, True, False]), ["a", "b"])
+    col, note = colouring("ground truth", np.full(4, -1), [], None, gt, None)
+    assert col.codes.tolist() == [0, 1, 1, 0]
+    assert "for evaluation only" in note and "2 evaluation images" in note

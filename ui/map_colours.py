@@ -24,7 +24,8 @@ def _codes_for(values: np.ndarray, class_ids: list[int]) -> np.ndarray:
 def colouring(mode: str, labels: np.ndarray, classes: list[LabelClass],
               predictions: Predictions | None, gt: GroundTruth | None,
               suggested: np.ndarray | None) -> tuple[Colouring, str | None]:
-    """Returns the colouring and, when the mode cannot be shown yet, a note saying why."""
+    """Returns the colouring and a note: why the mode cannot be shown yet, or (ground truth)
+    that it is for evaluation only."""
     ids = [c.id for c in classes]
     names = [c.name for c in classes]
     colors = [c.color for c in classes]
