@@ -10,6 +10,8 @@
    photos by content rather than by colour and layout.
 4. Its latent means are laid out in 2-D with UMAP (latentmap/layout.py) and the map files are
    replaced atomically (latentmap/map_files.py): a crash or cancel leaves the previous map.
+   In a worker, each file is published only while the worker still owns the job (its claim
+   is checked just before the renames), so a worker reaped as dead overwrites nothing.
 
 A rebuild continues from what is there, so the map changes as little as the new data demands:
 the VAE fine-tunes the previous weights when their architecture and inputs match, and the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,12 +55,14 @@ def run_map_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Job kind 'map' (see worker.py). params (all optional):
     {"vae_budget_s": 60, "vae": {VAEConfig fields}, "layout": {LayoutConfig fields},
      "warm_start": true, "provisional": true, "seed": 0}. Returns map.json's content."""
-    return build_map(ctx.project, params, ctx.progress)
+    return build_map(ctx.project, params, ctx.progress, getattr(ctx, "check_claim", None))
 
 
 def build_map(project: Project, params: dict[str, Any] | None = None,
-              progress: Progress | None = None) -> dict[str, Any]:
-    """Everything the map job does; `progress` may raise (the worker's Cancelled) to stop."""
+              progress: Progress | None = None,
+              check: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Everything the map job does; `progress` may raise (the worker's Cancelled) to stop;
+    `check()` runs just before each file is published and may raise (a lost job claim)."""
     from ssl_core.latentmap.layout import LayoutConfig, compute_layout
 
     params = params or {}
@@ -69,7 +74,7 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
     if len(images) == 0:
         raise MapFailed("the project has no images yet: import some first")
     if params.get("provisional", True) and read_layout(project) is None:
-        _provisional(project, images, progress)
+        _provisional(project, images, progress, check)
     seconds["provisional"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -113,7 +118,8 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
     t = time.perf_counter()
     progress(0.98, "saving the map")
     save_map(project, vae, latents, layout,
-             extra=None if projection is None else {"projection.pt": _state_bytes(projection)})
+             extra=None if projection is None else {"projection.pt": _state_bytes(projection)},
+             check=check)
     now = time.time()
     seconds["save"] = time.perf_counter() - t
     meta = {"n_images": len(images), "latent_dim": vae_cfg.latent_dim,
@@ -124,12 +130,13 @@ def build_map(project: Project, params: dict[str, Any] | None = None,
             "vae_config": dataclasses.asdict(vae_cfg),
             "layout_config": dataclasses.asdict(layout_cfg)}
     meta["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-    save_meta(project, meta)
+    save_meta(project, meta, check)
     progress(1.0, f"map of {len(images):,} images ready")
     return meta
 
 
-def _provisional(project: Project, images: np.ndarray, progress: Progress) -> None:
+def _provisional(project: Project, images: np.ndarray, progress: Progress,
+                 check: Callable[[], None] | None = None) -> None:
     """Write the provisional map (PCA of shrunk pixels) so the page can show it at once."""
     t = time.perf_counter()
     progress(0.01, f"a first map of {len(images):,} images")
@@ -138,7 +145,7 @@ def _provisional(project: Project, images: np.ndarray, progress: Progress) -> No
     save_provisional(project, latents, layout, {
         "n_images": len(images), "latent_dim": latents.shape[1], "representation": "pixels (PCA)",
         "created_at": now, "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(now)),
-        "seconds": {"provisional": round(time.perf_counter() - t, 3)}})
+        "seconds": {"provisional": round(time.perf_counter() - t, 3)}}, check)
 
 
 def _vae_inputs(project: Project, images: np.ndarray, features: np.ndarray | None, warm: bool):

@@ -1,7 +1,9 @@
 """Job kind 'train': fit one method on the project's current labels, in a worker process.
 
 A train job first waits its turn (one fit per project at a time; see retrain.py), then reads
-the labels as they are at that moment (labeling goes on meanwhile) and fits, warm-started from
+the image count and the labels as they are at that moment, in one read transaction (labeling
+and imports go on meanwhile), works on exactly those images (pixels and features sliced to that
+count) and fits, warm-started from
 the last run of the same method when that run fitted the same images (see the estimators'
 `init`). While it fits, `live.LiveReporter` records curves, progress and preview grids. The
 model is saved under models/run-<id>/ (written to a temporary folder and renamed, so the
@@ -11,7 +13,8 @@ number of labels, and — only where the dataset came with ground truth — test
 confusion matrix and per-class accuracy on the sealed evaluation images (the same ones for
 every run; labels the user put on them are kept but never reach fit: evaluation_split.py).
 Then, unless asked not to, the supervised baseline is fitted on the same labels so the run
-can show what the unlabeled images bought.
+can show what the unlabeled images bought. Every write is fenced by the worker's claim
+(worker.py): a worker whose job was reaped adds no metric, model, prediction or summary.
 """
 from __future__ import annotations
 
@@ -19,15 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from ssl_core.data.collection import ImageCollection
+from ssl_core.data.collection import GroundTruth, ImageCollection
 from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_representation
 from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
 from ssl_core.labeling.class_mapping import load_mapping
-from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.classes import list_classes, live_class_ids
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
-from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.registry import load_model, make_estimator
 from ssl_core.models.representation_choice import (
@@ -58,28 +60,33 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     compare_baseline (True)."""
     params = wait_for_turn(ctx)                      # the latest params, coalesced requests applied
     project, store = ctx.project, ctx.project.store
+    fence, check = getattr(ctx, "fence", None), getattr(ctx, "check_claim", None)
     images = ImageCollection(project)
-    n = images.n_images
+    n, current = label_snapshot(store)               # one transaction: count and labels agree
     method = params.get("method", "default")
     seed = int(params.get("seed", 0))
     budget_s = float(params.get("budget_s") or default_budget(n))
-    held = training_labels(current_labels(store, n), sealed_mask(images, n))
+    held = training_labels(current, sealed_mask(images, n))
     labels = held.labels                  # (N,) class id or -1; never a sealed image's label
     n_labels = int((labels >= 0).sum())
     if len(np.unique(labels[labels >= 0])) < 2:
         raise ValueError("label images of at least 2 classes before training"
                          + (f" ({held.n_sealed} labels on evaluation images do not count)"
                             if held.n_sealed else ""))
-    X = images.images()
+    X = images.images()[:n]                        # images imported since are not in this run
+    if len(X) != n:
+        raise RuntimeError(f"images.npy holds {len(X)} images, the database {n}")
     ctx.progress(0.0, "features of every image")
     representation, features = project_features(project, X, ctx.progress)   # computed once
+    features = None if features is None else features[:n]
     model = make_estimator(method, seed, representation=representation)
     init, init_run = (_warm_start(project, method, model, representation)
                       if params.get("warm_start", True) else (None, None))
     compare = params.get("compare_baseline", True) and method != "baseline"
     total_s = budget_s + (baseline_budget(budget_s) if compare else 0.0)
     run_id = create_run(store, method, {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run,
-                                        "representation": representation}, n_labels, ctx.job_id)
+                                        "representation": representation}, n_labels, ctx.job_id,
+                         fence=fence)
     ctx.progress(0.0, f"training {method} on {n_labels} labels"
                       + (f", warm-started from run {init_run}" if init_run else ""))
     reporter = LiveReporter(ctx, run_id, budget_s, model, span=(0.0, 0.9 * budget_s / total_s))
@@ -87,22 +94,42 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
               **({"init": init} if init is not None else {}))
     ctx.progress(0.9 * budget_s / total_s, "predicting every image")
     proba = model.predict_proba(X, features=features)                   # (N, K)
-    folder = _save_atomically(model, project.models_dir, run_id)
-    save_predictions(project, proba, model.classes_, run_id, method)
+    folder = _save_atomically(model, project.models_dir, run_id, check)
+    save_predictions(project, proba, model.classes_, run_id, method, check=check)
     summary = _summary(model, model.classes_[proba.argmax(1)], images, store, n_labels)
     summary.update(model=str(folder), warm_start_run=init_run, representation=representation,
                    graph_reused=bool(getattr(model, "graph_reused_", False)),
                    n_labels_sealed=held.n_sealed)
-    finish_run(store, run_id, summary)                                  # accuracy shows now
+    finish_run(store, run_id, summary, fence=fence)                     # accuracy shows now
     if compare:
         summary["baseline"] = _baseline(ctx, X, features, representation, labels, images, store,
                                         seed, budget_s, total_s, n_labels)
         summary["gain"] = gain(summary, summary["baseline"])
-        finish_run(store, run_id, summary)
+        finish_run(store, run_id, summary, fence=fence)
     choice = _decide_representation(ctx, X, labels)          # after the results: for next time
     if choice is not None:
         summary["representation_choice"] = choice.describe()
     return {"run_id": run_id, **summary}
+
+
+def label_snapshot(store) -> tuple[int, np.ndarray]:
+    """(N, labels (N,) class id or -1) read in ONE read transaction, so the image count and the
+    labels are of the same moment (an import or a label committed meanwhile is in both or in
+    neither). The labels are label_log.current_labels' (last event per image, live classes)."""
+    with store.read() as conn:
+        conn.execute("BEGIN")                     # a read transaction: one snapshot for all three
+        try:
+            n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            rows = conn.execute("SELECT image_id, class_id, MAX(seq) FROM label_events "
+                                "GROUP BY image_id").fetchall()
+            live = live_class_ids(conn)
+        finally:
+            conn.execute("COMMIT")
+    labels = np.full(n, -1, dtype=np.int64)
+    for r in rows:
+        if r["class_id"] in live and r["image_id"] < n:
+            labels[r["image_id"]] = r["class_id"]
+    return n, labels
 
 
 def _decide_representation(ctx, X: np.ndarray, labels: np.ndarray) -> RepresentationChoice | None:
@@ -117,7 +144,13 @@ def _decide_representation(ctx, X: np.ndarray, labels: np.ndarray) -> Representa
     ctx.progress(0.99, "comparing pixels and pretrained features on your labels (for the next "
                        "retrain)")
     choice = choose_by_labels(X, labels)
-    store.set_meta(AUTO_KEY, choice.to_json())
+    with store.write() as conn:
+        fence = getattr(ctx, "fence", None)
+        if fence is not None:
+            fence(conn)
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                     (AUTO_KEY, choice.to_json()))
     return choice
 
 
@@ -151,12 +184,15 @@ def _baseline(ctx, X, features, representation: str, labels, images, store, seed
     return {**_summary(base, pred, images, store, n_labels), "budget_s": seconds}
 
 
-def _save_atomically(model, models_dir, run_id: int):
+def _save_atomically(model, models_dir, run_id: int, check=None):
     """Save into a temporary folder, then rename it into place: the previous model stays the
-    one in use if the write fails (FileWriteError)."""
+    one in use if the write fails (FileWriteError), or if `check()` raises just before the
+    rename (the worker lost its job)."""
     final = models_dir / f"run-{run_id}"
     with atomic_folder(final, f"the model of run {run_id}") as tmp:
         model.save(tmp)
+        if check is not None:
+            check()
     return final
 
 
@@ -166,8 +202,10 @@ def _summary(model, pred: np.ndarray, images: ImageCollection, store, n_labels: 
     validation = getattr(model, "validation_", None)
     names = {c.id: c.name for c in list_classes(store)}
     pred_names = np.array([names.get(int(p), "") for p in pred], dtype=object)
-    report = test_report(pred_names, images.ground_truth(), list(names.values()),
-                         load_mapping(store))
+    gt = images.ground_truth()
+    if len(gt.labels) != len(pred):                 # images imported since the snapshot
+        gt = GroundTruth(gt.labels[:len(pred)], gt.is_test[:len(pred)], gt.class_names)
+    report = test_report(pred_names, gt, list(names.values()), load_mapping(store))
     return {"n_labels": n_labels,
             "validation": None if validation is None else validation.to_dict(),
             "validation_of": getattr(model, "validation_of_", None),

@@ -4,7 +4,8 @@
 cancel point; every ~2 s it writes the step's losses and validation metrics to the run's
 metrics (the loss and accuracy curves) and the job's progress and ETA; every ~10 s, and at the
 end of each stage, it asks the model for `preview()` (generated or per-class images) and writes
-it as a PNG grid the Train page polls. Nothing here imports streamlit.
+it as a PNG grid the Train page polls. Metrics are fenced by the worker's claim (worker.py), and
+a preview is written only while the worker still owns the job. Nothing here imports streamlit.
 """
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ class LiveReporter:
         values = {**progress.losses, **{k: v for k, v in progress.metrics.items()
                                         if isinstance(v, (int, float))}}
         if values and self.record:
-            log_metrics(self.ctx.project.store, self.run_id, self.step, {**values, "elapsed_s": elapsed})
+            log_metrics(self.ctx.project.store, self.run_id, self.step,
+                        {**values, "elapsed_s": elapsed}, fence=getattr(self.ctx, "fence", None))
         lo, hi = self.span
         fraction = lo + (hi - lo) * min(1.0, max(elapsed / self.budget_s, 0.0))
         self.ctx.progress(fraction, f"{self.label}{progress.stage or 'training'} · "
@@ -95,6 +97,9 @@ class LiveReporter:
         try:                       # a preview (or a full disk) must never break training
             grid = self.model.preview(PREVIEW_PER_CLASS, seed=0)
             if grid is not None:
+                check = getattr(self.ctx, "check_claim", None)
+                if check is not None:
+                    check()
                 write_preview(self.ctx.project, self.run_id, grid)
         except Exception as err:
             print(f"preview skipped: {type(err).__name__}: {err}", flush=True)

@@ -7,18 +7,21 @@
 
 All four are written under temporary names first and renamed into place only when every one
 of them is complete, so a crash, a cancel or a full disk leaves the previous map whole.
-Reading them imports no torch (the Map page stays quick to load).
+Reading them imports no torch (the Map page stays quick to load). The map job passes its
+worker's claim check as `check`, called when every file is complete, just before the renames:
+a worker whose job was reaped publishes nothing.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ssl_core.data.collection import ImageCollection
-from ssl_core.project.files import atomic_folder, atomic_path, write_bytes_atomic
+from ssl_core.project.files import atomic_folder, atomic_path
 from ssl_core.project.folder import Project
 
 
@@ -75,7 +78,8 @@ def read_layout(project: Project) -> np.ndarray | None:
 
 
 def save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray,
-             extra: dict[str, bytes] | None = None) -> None:
+             extra: dict[str, bytes] | None = None,
+             check: Callable[[], None] | None = None) -> None:
     """Write the VAE (anything with `save(folder)`, plus `extra` files beside its own: name ->
     bytes), latents (N, d) and layout (N, 2). Every file is complete before the first rename; a
     failed write raises FileWriteError and leaves the previous map as it was (no temporary file
@@ -89,10 +93,12 @@ def save_map(project: Project, vae, latents: np.ndarray, layout: np.ndarray,
         for tmp, array in ((latents_tmp, latents), (layout_tmp, layout)):
             with open(tmp, "wb") as fh:
                 np.save(fh, array, allow_pickle=False)
+        if check is not None:
+            check()                            # before the first rename: may raise, none happen
 
 
 def save_provisional(project: Project, latents: np.ndarray, layout: np.ndarray,
-                     meta: dict[str, Any]) -> None:
+                     meta: dict[str, Any], check: Callable[[], None] | None = None) -> None:
     """A provisional map (provisional.py): latents and layout, and map.json saying so. The
     map's VAE, if any, is left as it is (the next real map fine-tunes it)."""
     with atomic_path(project.latents_path, "the map (latents.npy)") as latents_tmp, \
@@ -100,10 +106,16 @@ def save_provisional(project: Project, latents: np.ndarray, layout: np.ndarray,
         for tmp, array in ((latents_tmp, latents), (layout_tmp, layout)):
             with open(tmp, "wb") as fh:
                 np.save(fh, array, allow_pickle=False)
-    save_meta(project, {**meta, "provisional": True})
+        if check is not None:
+            check()
+    save_meta(project, {**meta, "provisional": True}, check)
 
 
-def save_meta(project: Project, meta: dict[str, Any]) -> None:
+def save_meta(project: Project, meta: dict[str, Any], check: Callable[[], None] | None = None
+              ) -> None:
     """map.json: how the map was made (sizes, seconds per stage, settings)."""
-    write_bytes_atomic(project.map_meta_path, json.dumps(meta, indent=2).encode(),
-                       "the map (map.json)")
+    data = json.dumps(meta, indent=2).encode()
+    with atomic_path(project.map_meta_path, "the map (map.json)") as tmp:
+        tmp.write_bytes(data)
+        if check is not None:
+            check()

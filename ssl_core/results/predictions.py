@@ -3,11 +3,14 @@
 Training jobs write them once per finished run; the map colours by them and the label queue's
 uncertainty strategy reads their probabilities. Stored as a plain `.npz` of arrays (loaded with
 `allow_pickle=False`) written to a temporary file and renamed, so readers never see half a file
-and a killed worker leaves the previous predictions in place.
+and a killed worker leaves the previous predictions in place. A train job passes its worker's
+claim check as `check`, called just before the rename: a worker whose job was reaped publishes
+nothing (the temporary file is removed).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +43,20 @@ def predictions_path(project: Project) -> Path:
 
 
 def save_predictions(project: Project, proba: np.ndarray, class_ids: np.ndarray,
-                     run_id: int | None, method: str) -> Path:
+                     run_id: int | None, method: str,
+                     check: Callable[[], None] | None = None) -> Path:
+    """Replace the predictions; `check()` runs once the file is complete, just before the
+    rename, and may raise to publish nothing."""
     meta = json.dumps({"run_id": run_id, "method": method})
-    return write_atomic(predictions_path(project), lambda fh: np.savez(
-        fh, proba=np.asarray(proba, np.float32), class_ids=np.asarray(class_ids, np.int64),
-        meta=np.frombuffer(meta.encode(), np.uint8)), "the predictions")
+
+    def write(fh) -> None:
+        np.savez(fh, proba=np.asarray(proba, np.float32), class_ids=np.asarray(class_ids, np.int64),
+                 meta=np.frombuffer(meta.encode(), np.uint8))
+        fh.flush()
+        if check is not None:
+            check()
+
+    return write_atomic(predictions_path(project), write, "the predictions")
 
 
 def load_predictions(project: Project, n_images: int | None = None) -> Predictions | None:
