@@ -34,8 +34,9 @@ running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
 stale = map_data is None or len(map_data.layout) < n
 tried = jobs.list_jobs(project.store, limit=1, kind="map")
 if stale and not running and n > 0 and (not tried or tried[0].params.get("n_images") != n):
-    # first visit after an import: build (or extend) the map in the background, once per size
-    worker.launch(project, "map", {"n_images": n})
+    # first visit after an import: build (or extend) the map in the background, once per size;
+    # checked again and recorded in one transaction, so two sessions here at once start one job
+    worker.launch_once(project, "map", {"n_images": n}, unless_same="n_images")
     running = [j for j in jobs.active_jobs(project.store) if j.kind == "map"]
 if running:
     follow_job(project, running[0].id, "map-job", watch=project.map_meta_path)
