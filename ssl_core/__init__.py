@@ -4,9 +4,9 @@
 Packages, lowest layer first. A module may import its own package and the layers below it,
 never one above (tests/test_architecture.py checks this):
 
-    progress.py, neighbours.py   shared mechanisms: the progress callback type; k nearest
-                                 neighbours (one function, one convention)
+    progress.py, threads.py      shared mechanisms: the progress callback type; CPU threads
     project/                     the project folder, its SQLite store, atomic file writes
+    neighbours.py                k nearest neighbours (one function, one convention)
     training/                    the training loop, learning-rate schedules, validation, threads
     data/                        sources, public datasets, decoding, zip guards, the importer,
                                  read access to a project's images, thumbnails

@@ -27,12 +27,12 @@ the UMAP map built from them scores as well as one built from exact neighbours.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ssl_core.threads import one_thread_per_worker
 
 if TYPE_CHECKING:
     import torch
@@ -172,7 +172,7 @@ def _inverted_file(xt: "torch.Tensor", k: int, n_probe: int, seed: int, block: i
     n = len(xt)
     n_cells = max(1, int(round(np.sqrt(n))))
     n_probe = min(n_probe, n_cells)
-    with _one_thread_per_worker() as workers:
+    with one_thread_per_worker() as workers:   # see threads.py: never changes a fixed app count
         centroids = _kmeans(xt, n_cells, seed=seed)
         probes = torch.cdist(xt, centroids).topk(n_probe, largest=False).indices  # (N, P)
         members = torch.argsort(probes[:, 0])       # points sorted by their own (nearest) cell
@@ -206,22 +206,6 @@ def _inverted_file(xt: "torch.Tensor", k: int, n_probe: int, seed: int, block: i
     idx[missing], dist[missing] = -1, float("inf")
     dist, order = dist.sort(dim=1, stable=True)
     return torch.gather(idx, 1, order), dist
-
-
-@contextmanager
-def _one_thread_per_worker() -> Iterator[int]:
-    """Yields torch's thread count as a number of Python workers, each running one-threaded
-    torch ops (which release the GIL). The many small products here gain little from torch's
-    own threads, and on a busy 2-core machine their spin-waits made this search 7x slower
-    (20 s instead of 3 s on MNIST); independent workers do not wait on each other."""
-    import torch
-
-    workers = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield workers
-    finally:
-        torch.set_num_threads(workers)
 
 
 def _segments(labels: "torch.Tensor", n: int) -> tuple[list[int], list[int]]:

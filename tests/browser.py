@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 from conftest import REPO, require
 
+from ssl_core.labeling.label_log import SESSION_MARK
+
 ARTIFACTS = REPO / "test-artifacts"
+# who labels from a browser tab nobody named: each session records itself as
+# "guest · session <id>" (ui/session.py), so tests match all of them with LIKE
+BROWSER_USERS = "guest" + SESSION_MARK + "%"
 CHROMIUM = os.environ.get("LATENTLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

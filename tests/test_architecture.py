@@ -11,7 +11,7 @@ from conftest import REPO, require
 CORE = REPO / "ssl_core"
 # Lowest layer first: a module may import its own package and packages of a lower rank only
 # (the same table as ssl_core/__init__.py's docstring).
-RANKS = {"progress": 0, "threads": 0, "neighbours": 0, "project": 0,
+RANKS = {"progress": 0, "threads": 0, "project": 0, "neighbours": 1,
          "training": 1, "data": 1, "features": 1,
          "labeling": 2, "models": 2, "latentmap": 2,
          "results": 3, "export": 4, "jobs": 5, "cli": 6, "__main__": 7, "__init__": 7}

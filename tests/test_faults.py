@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from browser import ARTIFACTS, chromium_page, free_port, screenshot, wait_until_idle
+from browser import ARTIFACTS, BROWSER_USERS, chromium_page, free_port, screenshot, wait_until_idle
 from conftest import REPO, TEST_WORKER, TESTS, require, tree_snapshot, worker_env
 from fault_scenarios import integrity
 from label_writer import check_acks, read_acks
@@ -45,8 +45,8 @@ CLASSES = ("one", "two", "three")
 
 
 def make_project(home: Path) -> Project:
-    """Digits with three classes, 60 labels (30 of them by the app's own user, so the Map
-    page's undo has something to undo) and a stand-in map (the Map page needs one, and
+    """Digits with three classes, 60 labels (30 of them under the OS user's name, as the CLI
+    records them; a browser tab is its own session and cannot undo them) and a stand-in map (the Map page needs one, and
     building a real one costs a VAE fit)."""
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
@@ -171,8 +171,8 @@ def test_kill_9_of_the_app_and_a_writer_loses_no_acknowledged_label(tmp_path, la
         with store.read() as conn:
             browser_actions = conn.execute(
                 "SELECT e.image_id, COUNT(DISTINCT a.id) AS n FROM actions a JOIN label_events e "
-                "ON e.action_id = a.id WHERE a.user = ? AND e.class_id = ? GROUP BY e.image_id",
-                (getpass.getuser(), one)).fetchall()
+                "ON e.action_id = a.id WHERE a.user LIKE ? AND e.class_id = ? GROUP BY e.image_id",
+                (BROWSER_USERS, one)).fetchall()
             writer_actions = conn.execute("SELECT COUNT(*) FROM actions WHERE user LIKE 'writer-%'"
                                           ).fetchone()[0]
         per_image = {row["image_id"]: row["n"] for row in browser_actions}

@@ -8,11 +8,13 @@ near-constant predictions. Weights are self-tuning Gaussians on a symmetrised kN
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from ssl_core.threads import torch_threads
 
 
 def knn_graph(idx: np.ndarray, dist: np.ndarray) -> sp.csr_matrix:
@@ -29,14 +31,10 @@ def knn_graph(idx: np.ndarray, dist: np.ndarray) -> sp.csr_matrix:
 def small_work_threads(n_rows: int, threshold: int = 20_000):
     """One torch thread for small sparse products: below ~20k rows the thread fork/join costs
     more than it saves, and on a busy 2-core machine spinning threads made a 1 s propagation
-    take 38 s (measured on digits)."""
-    before = torch.get_num_threads()
-    if n_rows < threshold:
-        torch.set_num_threads(1)
-    try:
+    take 38 s (measured on digits). Through threads.torch_threads, so the app's fixed count is
+    never changed while other sessions compute."""
+    with torch_threads(1) if n_rows < threshold else nullcontext():
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _torch_csr(M: sp.csr_matrix) -> torch.Tensor:
