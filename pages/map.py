@@ -45,7 +45,7 @@ if map_data is None:
         if tried and tried[0].status is jobs.JobStatus.FAILED:
             st.error(f"Building the map failed: {escape_markdown(tried[0].error or '')}")
         if st.button("Build the map", type="primary", disabled=n == 0):
-            worker.launch(project, "map", {"n_images": n})
+            worker.launch_once(project, "map", {"n_images": n})    # one job, even if two click
             st.rerun()
     st.info("The map trains a VAE on all images (no labels needed), encodes every image and lays "
             "the latent space out in 2-D with UMAP. Meanwhile you can browse the Images page.")
@@ -72,7 +72,7 @@ top[1].caption(f"{len(xy):,} images · {int((labels >= 0).sum()):,} labeled · m
                f"{map_data.meta.get('created', 'an earlier run')}")
 if top[2].button("Rebuild map", help="Retrain the VAE and recompute the layout, starting from "
                  "this one so clusters stay where they are.", disabled=bool(running)):
-    worker.launch(project, "map", {})
+    worker.launch_once(project, "map", {})        # another session's rebuild already counts
     st.rerun()
 truth = images.ground_truth()
 sealed = sealed_mask(truth, n)                          # (N,) bool: evaluation images

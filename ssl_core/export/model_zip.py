@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ssl_core.export.tables import class_names
+from ssl_core.project.errors import ProjectError
 from ssl_core.project.files import atomic_path
 from ssl_core.project.folder import Project
+from ssl_core.results.retention import mark_exported
 from ssl_core.results.runs import Run, list_runs
 
 MODEL_FILES = ("config.json", "weights.pt")
@@ -142,6 +144,10 @@ def write_model_zip(project: Project, fileobj: BinaryIO, run_id: int | None = No
             info = zipfile.ZipInfo(name, stamp)
             info.external_attr = 0o644 << 16
             zf.writestr(info, text.encode("utf-8"), zipfile.ZIP_DEFLATED)
+    try:
+        mark_exported(project.store, run.id)     # its folder is never pruned (retention.py)
+    except ProjectError:                         # read-only or full project: the zip still works
+        pass
     return run
 
 

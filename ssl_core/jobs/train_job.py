@@ -28,8 +28,9 @@ from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
 from ssl_core.labeling.class_mapping import load_mapping
-from ssl_core.labeling.classes import list_classes, live_class_ids
+from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
+from ssl_core.labeling.label_log import labels_snapshot, read_snapshot
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.registry import load_model, make_estimator
 from ssl_core.models.representation_choice import (
@@ -40,6 +41,7 @@ from ssl_core.models.representation_choice import (
 from ssl_core.project.files import atomic_folder
 from ssl_core.results.predictions import save_predictions
 from ssl_core.results.report import gain, test_report
+from ssl_core.results.retention import prune_runs
 from ssl_core.results.runs import create_run, finish_run, list_runs
 
 DEFAULT_BUDGET_S = {"small": 30.0, "large": 180.0}   # < / >= 5,000 images
@@ -109,27 +111,25 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     choice = _decide_representation(ctx, X, labels)          # after the results: for next time
     if choice is not None:
         summary["representation_choice"] = choice.describe()
-    return {"run_id": run_id, **summary}
+    pruned = _prune_old_runs(project)
+    return {"run_id": run_id, **summary, **({"pruned_runs": pruned} if pruned else {})}
+
+
+def _prune_old_runs(project) -> list[int]:
+    """Old runs' model folders go (results/retention.py: the newest few per method, pinned,
+    exported and the current predictions' run stay); a failure to delete never fails the run."""
+    try:
+        return list(prune_runs(project).deleted)
+    except OSError:
+        return []
 
 
 def label_snapshot(store) -> tuple[int, np.ndarray]:
-    """(N, labels (N,) class id or -1) read in ONE read transaction, so the image count and the
-    labels are of the same moment (an import or a label committed meanwhile is in both or in
-    neither). The labels are label_log.current_labels' (last event per image, live classes)."""
-    with store.read() as conn:
-        conn.execute("BEGIN")                     # a read transaction: one snapshot for all three
-        try:
-            n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            rows = conn.execute("SELECT image_id, class_id, MAX(seq) FROM label_events "
-                                "GROUP BY image_id").fetchall()
-            live = live_class_ids(conn)
-        finally:
-            conn.execute("COMMIT")
-    labels = np.full(n, -1, dtype=np.int64)
-    for r in rows:
-        if r["class_id"] in live and r["image_id"] < n:
-            labels[r["image_id"]] = r["class_id"]
-    return n, labels
+    """(N, labels (N,) class id or -1) read in ONE read transaction (label_log.read_snapshot), so
+    the image count and the labels are of the same moment: an import or a label committed
+    meanwhile is in both or in neither."""
+    with read_snapshot(store) as conn:
+        return labels_snapshot(conn)
 
 
 def _decide_representation(ctx, X: np.ndarray, labels: np.ndarray) -> RepresentationChoice | None:
