@@ -37,7 +37,10 @@ if right.button(f"Retrain on {n_labeled:,} labels", type="primary", key="train_r
                      "Labeling goes on while it trains (Ctrl+Enter)"):
     req = request_retrain(project, {"method": method, "budget_s": budget, "warm_start": warm,
                                     "compare_baseline": compare and method != "baseline"})
-    if req.coalesced:
+    if req.coalesced and req.behind is None:
+        st.toast(f"Job {req.job_id} already trains with these settings on these labels: no "
+                 "second fit started.")
+    elif req.coalesced:
         st.toast(f"Job {req.job_id} is already queued: it will use these settings and your "
                  "latest labels.")
     elif req.behind:

@@ -19,7 +19,7 @@ from ssl_core.features.choice import META_KEY, PIXELS
 from ssl_core.jobs import records as jobs
 from ssl_core.jobs import train_job, worker
 from ssl_core.jobs.records import ClaimLost, JobStatus
-from ssl_core.jobs.retrain import request_retrain
+from ssl_core.jobs.retrain import labels_version, record_snapshot, request_retrain
 from ssl_core.labeling.classes import add_class
 from ssl_core.labeling.label_log import set_labels
 from ssl_core.results.predictions import load_predictions, predictions_path, save_predictions
@@ -216,15 +216,28 @@ def test_two_sessions_starting_the_map_at_once_get_one_job(project):
     assert created and len(kind_rows(project, "map")) == 2
 
 
-def test_concurrent_retrain_requests_never_start_two_fits(project):
-    """Retrain requests (request_retrain) already check and insert in one transaction: four at
-    once give one job to run now and one queued behind it (the others folded into that one)."""
+def test_concurrent_retrain_requests_never_start_two_fits(digits_project):
+    project = digits_project
+    """Four sessions pressing Retrain at once with the same settings get one job: it has not
+    read its labels yet, so it trains on everything they see. A label committed after the job
+    read its labels makes the next request a follow-up queued behind it; the same request again
+    (no newer label) is that follow-up."""
     started = []
-    out = at_once(4, lambda: request_retrain(project, dict(TRAIN),
-                                             start=lambda p, job_id: started.append(job_id)))
+    start = lambda p, job_id: started.append(job_id)                  # noqa: E731
+    out = at_once(4, lambda: request_retrain(project, dict(TRAIN), start=start))
     rows = kind_rows(project, "train")
-    assert len(rows) == 2 and sorted(started) == [r["id"] for r in rows]
-    assert sum(not r.coalesced for r in out) == 2 and sum(r.coalesced for r in out) == 2
+    assert len(rows) == 1 and started == [rows[0]["id"]]
+    assert sum(not r.coalesced for r in out) == 1 and {r.job_id for r in out} == {rows[0]["id"]}
+    first = rows[0]["id"]
+    with project.store.write() as conn:                               # the job reads its labels
+        record_snapshot(conn, first, labels_version(conn))
+    assert request_retrain(project, dict(TRAIN), start=start).job_id == first   # nothing new
+    cls = add_class(project.store, "late")
+    set_labels(project.store, [0], cls.id, user="t")                  # a label after the read
+    again = request_retrain(project, dict(TRAIN), start=start)
+    assert not again.coalesced and again.behind == first
+    assert request_retrain(project, dict(TRAIN), start=start).job_id == again.job_id
+    assert len(kind_rows(project, "train")) == 2
 
 
 # ---- (4) one snapshot ---------------------------------------------------------------------------

@@ -79,8 +79,11 @@ def test_train_page_shows_results_and_queues_a_retrain(trained):
     assert shown["Validation accuracy"].endswith("%")
     assert any("Warm-started from run" in c.value for c in at.caption)
     at.button(key="train_retrain").click().run()
-    at.button(key="train_retrain").click().run()                      # second click: queued
-    at.button(key="train_retrain").click().run()                      # third: coalesced
+    at.button(key="train_retrain").click().run()          # same settings, same labels: that job
+    assert any("no second fit" in t.value for t in at.toast)
+    at.slider(key="train_budget").set_value(40).run()
+    at.button(key="train_retrain").click().run()                      # other settings: queued
+    at.button(key="train_retrain").click().run()                      # again: folded into it
     assert not at.exception, at.exception
     active = [j for j in jobs.active_jobs(trained.store) if j.kind == "train"]
     assert len(active) == 2

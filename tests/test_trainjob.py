@@ -103,17 +103,19 @@ def test_retrains_are_coalesced_and_run_one_at_a_time(digits_project):
     label_five_per_class(project)
     params = {"budget_s": 30, "compare_baseline": False, "warm_start": False}
     a = request_retrain(project, params)
-    b = request_retrain(project, params)
-    c = request_retrain(project, {**params, "seed": 3})              # folded into b
-    assert not a.coalesced and b.behind == a.job_id and not b.coalesced
-    assert c.coalesced and c.job_id == b.job_id
+    b = request_retrain(project, params)              # same settings, no new label: it is a
+    c = request_retrain(project, {**params, "seed": 2})              # other settings: queued
+    d = request_retrain(project, {**params, "seed": 3})              # folded into c
+    assert not a.coalesced and b.coalesced and b.job_id == a.job_id
+    assert not c.coalesced and c.behind == a.job_id
+    assert d.coalesced and d.job_id == c.job_id
     ja = wait_for(project, a.job_id, lambda j: j.status.finished, timeout=120)
-    jb = wait_for(project, b.job_id, lambda j: j.status.finished, timeout=120)
-    assert ja.status is jobs.JobStatus.SUCCEEDED and jb.status is jobs.JobStatus.SUCCEEDED, jb.error
+    jc = wait_for(project, c.job_id, lambda j: j.status.finished, timeout=120)
+    assert ja.status is jobs.JobStatus.SUCCEEDED and jc.status is jobs.JobStatus.SUCCEEDED, jc.error
     runs = {r.job_id: r for r in list_runs(project.store)}
-    assert set(runs) == {a.job_id, b.job_id}                           # two fits for three clicks
-    assert runs[b.job_id].created_at >= ja.finished_at                 # b waited for a
-    assert runs[b.job_id].config["seed"] == 3                          # with the latest request
+    assert set(runs) == {a.job_id, c.job_id}                           # two fits for four clicks
+    assert runs[c.job_id].created_at >= ja.finished_at                 # c waited for a
+    assert runs[c.job_id].config["seed"] == 3                          # with the latest request
 
 
 def test_killed_training_fails_and_keeps_the_last_good_model(digits_project):

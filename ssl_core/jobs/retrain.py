@@ -5,6 +5,9 @@ a second fit at once would halve both on two cores, and queueing every click wou
 labels that are already out of date. So:
 
 - no train job active            -> a new job starts now;
+- one active with the same settings, and no label changed since it read its labels (or it
+  has not read them yet)          -> nothing new: that job already trains on exactly this
+                                     (two sessions pressing Retrain at once get one job);
 - one active (training)           -> a new job is queued behind it (its worker waits its turn);
 - a queued one already waits      -> the request is folded into it (its method and budget are
                                      updated); it reads the labels only when it starts, so it
@@ -27,6 +30,7 @@ from ssl_core.project.folder import Project
 
 KIND = "train"
 WAIT_POLL_S = 0.5
+SNAPSHOT_KEY = "labels_version"   # in a running job's params: the label-log version it read
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,12 @@ def request_retrain(project: Project, params: dict[str, Any],
     described above; `start(project, job_id)` starts a worker (default: a worker process)."""
     if start is None:
         from ssl_core.jobs.worker import start_worker as start
-    active_sql = "SELECT id FROM jobs WHERE kind = ? AND status IN (?, ?) ORDER BY id"
+    active_sql = "SELECT id, params FROM jobs WHERE kind = ? AND status IN (?, ?) ORDER BY id"
     with project.store.write() as conn:
-        active = [r["id"] for r in conn.execute(active_sql, (KIND, *jobs.ACTIVE)).fetchall()]
+        rows = conn.execute(active_sql, (KIND, *jobs.ACTIVE)).fetchall()
+        active = [r["id"] for r in rows]
+        if len(rows) == 1 and _same_fit(json.loads(rows[0]["params"]), params, conn):
+            return RetrainRequest(active[0], True, None)
         if len(active) >= 2:                       # the newest one is waiting: fold into it
             conn.execute("UPDATE jobs SET params = ? WHERE id = ?", (json.dumps(params), active[-1]))
             return RetrainRequest(active[-1], True, active[-2])
@@ -53,6 +60,26 @@ def request_retrain(project: Project, params: dict[str, Any],
                                time.time())).lastrowid
     start(project, job_id)
     return RetrainRequest(job_id, False, active[-1] if active else None)
+
+
+def labels_version(conn) -> int:
+    """The label log's newest sequence number: any label, clear, merge or delete raises it."""
+    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM label_events").fetchone()[0]
+
+
+def _same_fit(active: dict[str, Any], asked: dict[str, Any], conn) -> bool:
+    """Would the asked retrain repeat the active job? Same settings, and the labels it read
+    (`SNAPSHOT_KEY`, recorded by the train job when it reads them) are still the current ones,
+    or it has not read them yet."""
+    seen = active.get(SNAPSHOT_KEY)
+    settings = {k: v for k, v in active.items() if k != SNAPSHOT_KEY}
+    return settings == asked and (seen is None or seen == labels_version(conn))
+
+
+def record_snapshot(conn, job_id: int, version: int) -> None:
+    """Note on the job which label-log version it trains on (inside the caller's fenced write)."""
+    conn.execute("UPDATE jobs SET params = json_set(params, '$.' || ?, ?) WHERE id = ?",
+                 (SNAPSHOT_KEY, version, job_id))
 
 
 def older_active(project: Project, job_id: int) -> list[int]:
@@ -73,4 +100,6 @@ def wait_for_turn(ctx) -> dict[str, Any]:
             break
         ctx.progress(0.0, f"queued: starts when job {ahead[-1]} finishes")
         time.sleep(WAIT_POLL_S)
-    return jobs.get_job(ctx.project.store, ctx.job_id).params
+    params = jobs.get_job(ctx.project.store, ctx.job_id).params
+    params.pop(SNAPSHOT_KEY, None)
+    return params

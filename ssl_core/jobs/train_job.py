@@ -25,12 +25,12 @@ import numpy as np
 from ssl_core.data.collection import GroundTruth, ImageCollection
 from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_representation
 from ssl_core.features.store import project_features
-from ssl_core.jobs.retrain import wait_for_turn
+from ssl_core.jobs.retrain import labels_version, record_snapshot, wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter
 from ssl_core.labeling.class_mapping import load_mapping
 from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
-from ssl_core.labeling.label_log import labels_snapshot, read_snapshot
+from ssl_core.labeling.label_log import labels_snapshot
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.registry import load_model, make_estimator
 from ssl_core.models.representation_choice import (
@@ -64,7 +64,7 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     project, store = ctx.project, ctx.project.store
     fence, check = getattr(ctx, "fence", None), getattr(ctx, "check_claim", None)
     images = ImageCollection(project)
-    n, current = label_snapshot(store)               # one transaction: count and labels agree
+    n, current = label_snapshot(ctx)                 # one transaction: count and labels agree
     method = params.get("method", "default")
     seed = int(params.get("seed", 0))
     budget_s = float(params.get("budget_s") or default_budget(n))
@@ -124,12 +124,19 @@ def _prune_old_runs(project) -> list[int]:
         return []
 
 
-def label_snapshot(store) -> tuple[int, np.ndarray]:
-    """(N, labels (N,) class id or -1) read in ONE read transaction (label_log.read_snapshot), so
-    the image count and the labels are of the same moment: an import or a label committed
-    meanwhile is in both or in neither."""
-    with read_snapshot(store) as conn:
-        return labels_snapshot(conn)
+def label_snapshot(ctx) -> tuple[int, np.ndarray]:
+    """(N, labels (N,) class id or -1) read in ONE transaction, so the image count and the
+    labels are of the same moment: an import or a label committed meanwhile is in both or in
+    neither. It is a (fenced) write transaction because the job notes in the same breath which
+    label-log version it trains on: a Retrain pressed later with the same settings and no new
+    label is then this job, not a second fit (retrain.py)."""
+    with ctx.project.store.write() as conn:
+        fence = getattr(ctx, "fence", None)
+        if fence is not None:
+            fence(conn)
+        n, labels = labels_snapshot(conn)
+        record_snapshot(conn, ctx.job_id, labels_version(conn))
+    return n, labels
 
 
 def _decide_representation(ctx, X: np.ndarray, labels: np.ndarray) -> RepresentationChoice | None:
