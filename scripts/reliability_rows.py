@@ -1,14 +1,16 @@
-"""Copy the fault and load tests' figures from test-artifacts/*.json into committed rows.
+"""Copy the fault, load and soak tests' figures from test-artifacts/*.json into committed rows.
 
     nice -n 10 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_load.py tests/test_faults.py
+    nice -n 5 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_soak.py
     .venv/bin/python scripts/reliability_rows.py --note "nice 10, beside the MNIST grid"
 
-tests/test_faults.py writes test-artifacts/faults.json and tests/test_load.py writes
-test-artifacts/load.json (git-ignored, overwritten by each run). Each becomes one row of
+tests/test_faults.py writes test-artifacts/faults.json, tests/test_load.py
+test-artifacts/load.json and tests/test_soak.py test-artifacts/soak.json (git-ignored,
+overwritten by each run; a missing one is reported and skipped). Each becomes one row of
 benchmarks/reliability.jsonl: the test, the artifact's date (UTC, its modification time), the
 commit that was HEAD then, the load average when copied (the tests record none), a note (how
 the tests ran), and the test's figures unchanged. A figure set
-already in the file is not appended twice. scripts/readme_tables.py builds the README's
+already in the file is not appended twice; `--only soak` copies one test's figures. scripts/readme_tables.py builds the README's
 Reliability table from these rows.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from benchmarks.rows import append_rows  # noqa: E402
 
 ARTIFACTS = ROOT / "test-artifacts"
 OUT = ROOT / "benchmarks" / "reliability.jsonl"
-TESTS = {"faults": "tests/test_faults.py", "load": "tests/test_load.py"}
+TESTS = {"faults": "tests/test_faults.py", "load": "tests/test_load.py", "soak": "tests/test_soak.py"}
 
 
 def commit_at(when: dt.datetime) -> str:
@@ -42,12 +44,16 @@ def main() -> None:
     ap.add_argument("--artifacts", type=Path, default=ARTIFACTS)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--note", default="", help="how the tests ran (nice level, what else ran)")
+    ap.add_argument("--only", nargs="+", choices=sorted(TESTS), default=sorted(TESTS),
+                    help="copy only these tests' figures (the note is about how *they* ran)")
     args = ap.parse_args()
     have = [json.loads(line) for line in args.out.read_text().splitlines()
             if line.strip()] if args.out.is_file() else []
     seen = {json.dumps(r["figures"], sort_keys=True) for r in have}
     new = []
     for test, source in TESTS.items():
+        if test not in args.only:
+            continue
         path = args.artifacts / f"{test}.json"
         if not path.is_file():
             print(f"{path} missing: run {source} first", file=sys.stderr)
