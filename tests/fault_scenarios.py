@@ -99,6 +99,11 @@ def fill(root: Path, leave: int, name: str = "filler.bin") -> Path:
     return filler
 
 
+# the browser session that labeled 30 of the fixture's images (tests/test_faults.py make_project):
+# undo is scoped to a session, so the pages' Undo has something to write only as that session
+APP_SESSION = "faults00"
+
+
 def app_pages(project: Project) -> dict:
     """Drive the labeling pages with AppTest: add a class, label the queue's image by its
     button, undo on the Map page. Returns what each showed: errors and exceptions."""
@@ -110,6 +115,7 @@ def app_pages(project: Project) -> dict:
 
     out = {}
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state["session_id"] = APP_SESSION     # its undo has the fixture's labels to take back
     at.run()
     out["start"] = seen(at)
     at.switch_page("pages/classes.py").run()

@@ -10,7 +10,6 @@
   mount namespace): a typed error that says so, a clear message on the page instead of a
   traceback, and nothing changed or half-written.
 """
-import getpass
 import hashlib
 import json
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from browser import ARTIFACTS, BROWSER_USERS, chromium_page, free_port, screenshot, wait_until_idle
 from conftest import REPO, TEST_WORKER, TESTS, require, tree_snapshot, worker_env
-from fault_scenarios import integrity
+from fault_scenarios import APP_SESSION, integrity
 from label_writer import check_acks, read_acks
 from streamlit.testing.v1 import AppTest
 
@@ -45,8 +44,8 @@ CLASSES = ("one", "two", "three")
 
 
 def make_project(home: Path) -> Project:
-    """Digits with three classes, 60 labels (30 of them under the OS user's name, as the CLI
-    records them; a browser tab is its own session and cannot undo them) and a stand-in map (the Map page needs one, and
+    """Digits with three classes, 60 labels (30 of them by the app's browser session
+    APP_SESSION, so the pages' undo has something to undo) and a stand-in map (the Map page needs one, and
     building a real one costs a VAE fit)."""
     project = Project.named("digits")
     import_source(project, SourceSpec("digits"))
@@ -58,7 +57,7 @@ def make_project(home: Path) -> Project:
     store.set_meta(META_KEY, PIXELS)
     ids = [label_classes.add_class(store, name).id for name in CLASSES]
     labels.set_labels(store, range(0, 30), ids[0])
-    labels.set_labels(store, range(30, 60), ids[1], user=getpass.getuser())
+    labels.set_labels(store, range(30, 60), ids[1], user=labels.session_user("guest", APP_SESSION))
     n = 1797
     rng = np.random.default_rng(0)
     np.save(project.layout_path, rng.normal(size=(n, 2)).astype(np.float32))
