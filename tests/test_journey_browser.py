@@ -28,6 +28,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ssl_core.data.collection import ImageCollection
 from ssl_core.labeling.classes import list_classes
+from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.latentmap.map_files import load_map
 from ssl_core.project.folder import Project
@@ -235,8 +236,11 @@ def label_two_clusters_and_train(j: Journey, project: Project) -> dict[str, floa
     """The shared middle of both journeys: two lassoed classes named like the ground truth (so
     the Train page can show test accuracy), then Retrain."""
     clusters = pick_clusters(j.page, project)
-    n_labels = sum(lasso_and_label(j, project, *cluster) for cluster in clusters)
-    shown = retrain(j, project, n_labels)
+    n_lassoed = sum(lasso_and_label(j, project, *cluster) for cluster in clusters)
+    images = ImageCollection(project)
+    held = training_labels(current_labels(project.store), sealed_mask(images, images.n_images))
+    assert int((held.labels >= 0).sum()) + held.n_sealed == n_lassoed
+    shown = retrain(j, project, int((held.labels >= 0).sum()))   # evaluation images never train
     assert shown["Test accuracy (ground truth)"] > 65     # two classes: chance is 50%
     return shown
 

@@ -27,8 +27,9 @@ _NOTICE = "class_map_notice"           # what to say after the rerun a button ca
 
 
 def show(project: Project, latest: Run | None) -> None:
-    """The mapping section (nothing when there is no ground truth, or every ground-truth class
-    has a class of yours by its name and no mapping was ever confirmed)."""
+    """The mapping section (nothing when there is no ground truth, or no mapping was ever
+    confirmed and every class of yours is named like a ground-truth class, or every
+    ground-truth class has a class of yours by its name)."""
     store = project.store
     gt_names = ImageCollection(project).ground_truth_classes()
     names = [c.name for c in list_classes(store)]
@@ -37,9 +38,12 @@ def show(project: Project, latest: Run | None) -> None:
     confirmed = store.get_meta(META_KEY) is not None
     mapping = load_mapping(store)
     missing = unmapped(gt_names, names, mapping)
-    if not missing and not confirmed:
+    # a class of yours that no ground-truth class is named for: only then can names differ
+    # (two classes "circle", "cross" of a dataset with a third, "square", need no mapping)
+    spare = [p for p in names if p not in gt_names and p not in mapping.values()]
+    if not (missing and spare) and not confirmed:
         return
-    needed = bool(missing) and not confirmed
+    needed = bool(missing) and bool(spare) and not confirmed
     with st.expander("Class names for test accuracy", expanded=needed):
         if needed:
             st.warning(f"{len(missing)} of the dataset's {len(gt_names)} ground-truth classes "
