@@ -153,8 +153,11 @@ def _start_import(params, upload, new_name, size_text, channels) -> None:
         job_params["source"]["path"] = str(path)
         job_params["delete_after"] = str(path)
     busy = running_import(dest)          # one import per project: this one waits its turn
-    st.session_state["import_job"] = (dest.name, worker.launch(dest, "import", job_params))
-    if busy is not None:
+    job_id, started = worker.launch_once(dest, "import", job_params, same_params_only=True)
+    st.session_state["import_job"] = (dest.name, job_id)
+    if not started:                      # the same import asked twice (another tab): one job
+        st.toast(f"This import is already running (job {job_id}).")
+    elif busy is not None:
         st.toast("Another import into this project is running"
                  + (f" ({escape_markdown(busy)})" if busy else "")
                  + ": this one starts when it has finished.")

@@ -216,6 +216,23 @@ def test_two_sessions_starting_the_map_at_once_get_one_job(project):
     assert created and len(kind_rows(project, "map")) == 2
 
 
+def test_two_sessions_asking_for_the_same_import_get_one_job(project):
+    """The same import asked from two tabs at once is one job; a different one is a second job
+    (it waits for the import lock: tests/test_import_races.py)."""
+    started = []
+    start = lambda p, job_id: started.append(job_id)                  # noqa: E731
+    same = {"source": {"kind": "digits"}, "config": {}}
+    out = at_once(2, lambda: worker.launch_once(project, "import", same, same_params_only=True,
+                                                start=start))
+    rows = kind_rows(project, "import")
+    assert len(rows) == 1 and started == [rows[0]["id"]]
+    assert sorted(created for _, created in out) == [False, True]
+    other = {"source": {"kind": "folder", "path": "/photos"}, "config": {}}
+    job_id, created = worker.launch_once(project, "import", other, same_params_only=True,
+                                         start=start)
+    assert created and len(kind_rows(project, "import")) == 2
+
+
 def test_concurrent_retrain_requests_never_start_two_fits(digits_project):
     project = digits_project
     """Four sessions pressing Retrain at once with the same settings get one job: it has not

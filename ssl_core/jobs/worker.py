@@ -117,10 +117,12 @@ def launch(project: Project, kind: str, params: dict[str, Any] | None = None,
 
 
 def launch_once(project: Project, kind: str, params: dict[str, Any] | None = None, *,
-                unless_same: str | None = None,
+                unless_same: str | None = None, same_params_only: bool = False,
                 start: Callable[[Project, int], None] | None = None) -> tuple[int | None, bool]:
     """Start a job of `kind` unless one is already active: (job id, started now?). The check
     and the insert are one write transaction, so two sessions asking at once get one job.
+    `same_params_only`: only an active job with these very params counts (imports: the same
+    import asked twice is one job; a different one queues behind it).
     `unless_same`: a params key; when the newest job of this kind (finished or not) had the
     same value, nothing starts either ((its id, False): e.g. a map already tried for this many
     images is not retried on every page render). `start(project, job_id)` starts the worker
@@ -130,7 +132,8 @@ def launch_once(project: Project, kind: str, params: dict[str, Any] | None = Non
     with project.store.write() as conn:
         rows = conn.execute("SELECT id, status, params FROM jobs WHERE kind = ? "
                             "ORDER BY id DESC LIMIT 20", (kind,)).fetchall()
-        active = [r for r in rows if r["status"] in jobs.ACTIVE]
+        active = [r for r in rows if r["status"] in jobs.ACTIVE
+                  and (not same_params_only or json.loads(r["params"]) == params)]
         if active:
             return active[0]["id"], False
         if unless_same is not None and rows and \
