@@ -164,3 +164,19 @@ def open_queue_one_at_a_time(page, project_name: str, n: int = 24) -> None:
     page.get_by_text(f"0 of {n} labeled").wait_for(timeout=30_000)
     wait_until_idle(page)
     heading.click()
+
+
+# Label-queue key presses watched from the page (tests/test_load.py, tests/test_soak.py).
+# After a key press: {done: "Labeled image 12 as two "} once a new confirmation for this
+# session's class shows, or {dropped: ...} when the script finished showing another image
+# without one (the image was labeled in another session meanwhile: the page's buttons are keyed
+# by image, so the press is ignored by design).
+OUTCOME = """([name, before, shownBefore]) => {
+    const m = document.body.innerText.match(new RegExp('Labeled image (\\\\d+) as ' + name + ' '));
+    if (m && m[0] !== before) return {done: m[0]};
+    const img = document.querySelector("[data-testid='stImage']");
+    const shown = img ? img.innerText.trim() : null;
+    const idle = document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']");
+    return idle && shown !== shownBefore ? {dropped: shown} : null; }"""
+SHOWN = """() => { const img = document.querySelector("[data-testid='stImage']");
+                   return img ? img.innerText.trim() : null; }"""

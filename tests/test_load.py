@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, BROWSER_USERS, CHROMIUM, CHROMIUM_ARGS, running_app
+from browser import ARTIFACTS, BROWSER_USERS, CHROMIUM, CHROMIUM_ARGS, OUTCOME, SHOWN, running_app
 from conftest import TESTS, require
 from label_writer import check_acks, read_acks
 
@@ -83,19 +83,6 @@ async def ready_queue(page, url: str) -> None:
     await idle(page)
 
 
-# After a key press: {done: "Labeled image 12 as two "} once a new confirmation for this
-# session's class shows, or {dropped: ...} when the script finished showing another image
-# without one (the image was labeled in another session meanwhile: the page's buttons are keyed
-# by image, so the press is ignored by design).
-OUTCOME = """([name, before, shownBefore]) => {
-    const m = document.body.innerText.match(new RegExp('Labeled image (\\\\d+) as ' + name + ' '));
-    if (m && m[0] !== before) return {done: m[0]};
-    const img = document.querySelector("[data-testid='stImage']");
-    const shown = img ? img.innerText.trim() : null;
-    const idle = document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']");
-    return idle && shown !== shownBefore ? {dropped: shown} : null; }"""
-SHOWN = """() => { const img = document.querySelector("[data-testid='stImage']");
-                   return img ? img.innerText.trim() : null; }"""
 
 
 async def label_loop(page, key: str, name: str, writers_running, dropped: list) -> list:

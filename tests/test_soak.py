@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, BROWSER_USERS, CHROMIUM, CHROMIUM_ARGS, running_app
+from browser import ARTIFACTS, BROWSER_USERS, CHROMIUM, CHROMIUM_ARGS, OUTCOME, SHOWN, running_app
 from conftest import REPO, TESTS, require
 from label_writer import check_acks, read_acks
 
@@ -185,15 +185,6 @@ async def retrain(page) -> str:
     return "unconfirmed"
 
 
-OUTCOME = """([name, before, shownBefore]) => {
-    const m = document.body.innerText.match(new RegExp('Labeled image (\\\\d+) as ' + name + ' '));
-    if (m && m[0] !== before) return {done: m[0]};
-    const img = document.querySelector("[data-testid='stImage']");
-    const shown = img ? img.innerText.trim() : null;
-    const idle = document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']");
-    return idle && shown !== shownBefore ? {dropped: shown} : null; }"""
-SHOWN = """() => { const img = document.querySelector("[data-testid='stImage']");
-                   return img ? img.innerText.trim() : null; }"""
 LAST = """(name) => { const m = document.body.innerText.match(
     new RegExp('Labeled image (\\\\d+) as ' + name + ' ')); return m ? m[0] : null; }"""
 

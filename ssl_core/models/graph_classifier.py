@@ -99,17 +99,14 @@ def validate_propagation(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cf
     chosen = _choose_propagator(W, codes, n_classes, cfg, methods, folds)
     truth, pred = [], []
     for held in folds:
-        train = np.setdiff1d(np.flatnonzero(codes >= 0), held)
-        if len(np.unique(codes[train])) < 2:
-            continue
         inner = codes.copy()
         inner[held] = -1                                   # the outer fold is unlabeled inside
         method = (methods[0] if len(methods) == 1 else
                   _choose_propagator(W, inner, n_classes, cfg, methods,
                                      _validation_folds(W.shape[0], inner, cfg, seed + 1)[0]))
-        scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
-        truth.append(codes[held])
-        pred.append(scores[held].argmax(1))
+        if (got := _predict_held_out(W, codes, n_classes, cfg, method, held)) is not None:
+            truth.append(got[0])
+            pred.append(got[1])
     if not truth:                  # e.g. one label per class: nothing can be held out
         return chosen, None
     return chosen, accuracy(np.concatenate(truth), np.concatenate(pred)).with_protocol(protocol)
@@ -126,6 +123,17 @@ def _validation_folds(n_nodes: int, codes: np.ndarray, cfg: GraphConfig, seed: i
     return [f for f in folds if len(f)], protocol
 
 
+def _predict_held_out(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
+                      method: str, held: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(true codes, predicted codes) of the `held` labels, propagated by `method` from the other
+    labels alone; None when those cover fewer than 2 classes."""
+    train = np.setdiff1d(np.flatnonzero(codes >= 0), held)
+    if len(np.unique(codes[train])) < 2:
+        return None
+    scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
+    return codes[held], scores[held].argmax(1)
+
+
 def _choose_propagator(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg: GraphConfig,
                        methods: tuple[str, ...], folds: list[np.ndarray]) -> str:
     """The propagator with the best held-out accuracy on `folds` (the first when they tie or
@@ -134,14 +142,9 @@ def _choose_propagator(W: sp.csr_matrix, codes: np.ndarray, n_classes: int, cfg:
         return methods[0]
     best, best_value = methods[0], -1.0
     for method in methods:
-        truth, pred = [], []
-        for held in folds:
-            train = np.setdiff1d(np.flatnonzero(codes >= 0), held)
-            if len(np.unique(codes[train])) < 2:
-                continue
-            scores = run_propagator(method, W, train, codes, n_classes, cfg.max_iter)
-            truth.append(codes[held])
-            pred.append(scores[held].argmax(1))
+        got = [g for held in folds
+               if (g := _predict_held_out(W, codes, n_classes, cfg, method, held)) is not None]
+        truth, pred = [g[0] for g in got], [g[1] for g in got]
         if truth:
             value = float((np.concatenate(truth) == np.concatenate(pred)).mean())
             if value > best_value:
