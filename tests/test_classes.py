@@ -10,6 +10,7 @@ from ssl_core.labeling import label_log as labels
 from ssl_core.labeling.classes import PALETTE, LabelError, add_class, list_classes
 from ssl_core.labeling.label_log import delete_class
 from ssl_core.project.folder import Project
+from ssl_core.project.schema import SCHEMA_VERSION
 
 
 def names(store) -> list[str]:
@@ -197,7 +198,7 @@ def test_a_version_1_project_is_upgraded_when_opened(tmp_path):
     s = project.store
     assert [(c.id, c.name, c.color) for c in label_classes.list_classes(s)] == [
         (1, "cat", "#111111"), (2, "Cat (2)", "#222222"), (3, "dog", "#333333")]
-    assert s.get_meta("schema_version") == "2"
+    assert s.get_meta("schema_version") == str(SCHEMA_VERSION)
     y = labels.current_labels(s, 5)
     assert y.tolist() == [1, 1, 2, 3, -1]
     Project.create(root)  # the rest of the schema; idempotent on the upgraded tables

@@ -39,6 +39,7 @@ from ssl_core.models.representation_choice import (
     enough_labels,
 )
 from ssl_core.project.files import atomic_folder
+from ssl_core.quality.marks import excluded_mask
 from ssl_core.results.predictions import save_predictions
 from ssl_core.results.report import gain, test_report
 from ssl_core.results.retention import prune_runs
@@ -68,7 +69,7 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     method = params.get("method", "default")
     seed = int(params.get("seed", 0))
     budget_s = float(params.get("budget_s") or default_budget(n))
-    held = training_labels(current, sealed_mask(images, n))
+    held = training_labels(current, sealed_mask(images, n), excluded_mask(store, n))
     labels = held.labels                  # (N,) class id or -1; never a sealed image's label
     n_labels = int((labels >= 0).sum())
     if len(np.unique(labels[labels >= 0])) < 2:
@@ -101,7 +102,7 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     summary = _summary(model, model.classes_[proba.argmax(1)], images, store, n_labels)
     summary.update(model=str(folder), warm_start_run=init_run, representation=representation,
                    graph_reused=bool(getattr(model, "graph_reused_", False)),
-                   n_labels_sealed=held.n_sealed)
+                   n_labels_sealed=held.n_sealed, n_labels_excluded=held.n_excluded)
     finish_run(store, run_id, summary, fence=fence)                     # accuracy shows now
     if compare:
         summary["baseline"] = _baseline(ctx, X, features, representation, labels, images, store,

@@ -24,6 +24,7 @@ from ssl_core.data.collection import GroundTruth, ImageCollection
 class TrainingLabels:
     labels: np.ndarray   # (N,) class id or -1: what fit may see
     n_sealed: int        # labels kept in the log but held out of training (on sealed images)
+    n_excluded: int = 0  # labels on duplicate copies the user excluded (quality/marks.py)
 
 
 def sealed_mask(images: ImageCollection | GroundTruth, n: int | None = None) -> np.ndarray:
@@ -38,13 +39,18 @@ def sealed_mask(images: ImageCollection | GroundTruth, n: int | None = None) -> 
     return mask
 
 
-def training_labels(labels: np.ndarray, sealed: np.ndarray) -> TrainingLabels:
-    """labels (N,) the user's current labels (-1 = none), sealed (N,) bool: the labels fit may
-    see, with those on sealed images set to -1, and how many were held out."""
+def training_labels(labels: np.ndarray, sealed: np.ndarray,
+                    excluded: np.ndarray | None = None) -> TrainingLabels:
+    """labels (N,) the user's current labels (-1 = none), sealed (N,) bool, excluded (N,) bool
+    (duplicate copies the user chose not to keep, or None): the labels fit may see, with those
+    on sealed or excluded images set to -1, and how many of each were held out."""
     labels = np.asarray(labels)
-    held = sealed[:len(labels)] & (labels >= 0)
-    out = np.where(held, -1, labels).astype(labels.dtype, copy=False)
-    return TrainingLabels(out, int(held.sum()))
+    has = labels >= 0
+    held = sealed[:len(labels)] & has
+    dropped = (np.zeros(len(labels), bool) if excluded is None
+               else np.asarray(excluded, bool)[:len(labels)] & has & ~held)
+    out = np.where(held | dropped, -1, labels).astype(labels.dtype, copy=False)
+    return TrainingLabels(out, int(held.sum()), int(dropped.sum()))
 
 
 def held_out_note(n_sealed: int) -> str | None:

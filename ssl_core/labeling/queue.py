@@ -27,14 +27,18 @@ DIGIT_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
 
 
 def suggestions(strategy: str, n: int, latents: np.ndarray, labels: np.ndarray,
-                sealed: np.ndarray, proba: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+                sealed: np.ndarray, proba: np.ndarray | None = None, seed: int = 0,
+                excluded: np.ndarray | None = None) -> np.ndarray:
     """Up to n image ids for the queue, best first: suggest.py's strategy over the images that
-    have no label and are not sealed evaluation images. latents (M, d) for the first M images
-    (the map may be older than the last import), labels (N,), sealed (N,) bool. (S,) int64"""
+    have no label, are not sealed evaluation images and are not duplicate copies the user
+    excluded (quality/marks.py). latents (M, d) for the first M images (the map may be older
+    than the last import), labels (N,), sealed (N,) bool, excluded (N,) bool or None. (S,)"""
     m = len(latents)
+    skip = np.asarray(sealed, bool)[:m]
+    if excluded is not None:
+        skip = skip | np.asarray(excluded, bool)[:m]
     return suggest(strategy, n, latents, np.asarray(labels)[:m] >= 0,
-                   proba=None if proba is None else proba[:m], seed=seed,
-                   exclude=np.asarray(sealed, bool)[:m])
+                   proba=None if proba is None else proba[:m], seed=seed, exclude=skip)
 
 
 def pending(order: Sequence[int], labels: np.ndarray) -> list[int]:

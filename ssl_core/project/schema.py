@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2  # 2: classes can be hidden (merged/deleted); merge and delete_class actions
+SCHEMA_VERSION = 3  # 2: classes can be hidden (merged/deleted); merge and delete_class actions
+                    # 3: quality_marks (data-quality decisions: excluded copies, labels kept)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -74,6 +75,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     ts     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
+{quality_marks}
 CREATE TABLE IF NOT EXISTS imports (
     id     INTEGER PRIMARY KEY,
     ts     REAL NOT NULL,
@@ -107,8 +109,20 @@ _ACTIONS = """{name} (
 # does not block a new one. classes.py also compares with str.casefold (beyond ASCII).
 _LIVE_NAME_INDEX = """CREATE UNIQUE INDEX IF NOT EXISTS classes_live_name
     ON classes (name COLLATE NOCASE) WHERE deleted_at IS NULL;"""
+# Data-quality decisions (ssl_core/quality/marks.py), append-only like the label log: the last row
+# per (image, mark) wins. 'excluded': a duplicate copy the user chose not to keep (its label
+# never trains). 'kept': a suspected label error the user reviewed and kept, for that class.
+_QUALITY_MARKS = """CREATE TABLE IF NOT EXISTS quality_marks (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL,
+    mark     TEXT NOT NULL CHECK (mark IN ('excluded', 'kept')),
+    active   INTEGER NOT NULL CHECK (active IN (0, 1)),  -- 0 = withdrawn (restore, undo)
+    class_id INTEGER,                                     -- 'kept': the label confirmed
+    user     TEXT NOT NULL,
+    ts       REAL NOT NULL
+);"""
 SCHEMA = _SCHEMA.format(classes=_CLASSES.format(name="classes"), live_name_index=_LIVE_NAME_INDEX,
-                         actions=_ACTIONS.format(name="actions"))
+                         actions=_ACTIONS.format(name="actions"), quality_marks=_QUALITY_MARKS)
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
@@ -134,7 +148,12 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE actions_v2 RENAME TO actions")
 
 
-MIGRATIONS = {1: _v1_to_v2}  # from version k to k + 1
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Version 3 adds the quality_marks table; nothing else changes."""
+    conn.execute(_QUALITY_MARKS)
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}  # from version k to k + 1
 
 
 def schema_version(conn: sqlite3.Connection) -> int | None:
