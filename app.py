@@ -16,6 +16,7 @@ navigation = st.navigation([
     st.Page("pages/queue.py", title="Label queue", icon=":material/checklist:"),
     st.Page("pages/classes.py", title="Classes", icon=":material/label:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/quality.py", title="Quality", icon=":material/rule:"),
     st.Page("pages/samples.py", title="Samples", icon=":material/auto_awesome:"),
     st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),

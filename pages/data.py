@@ -23,7 +23,7 @@ from ssl_core.features.store import features_key, load_features
 from ssl_core.jobs import worker
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.project.folder import Project, default_data_root, valid_project_name
-from ui import session
+from ui import quality_view, session
 from ui.jobs_view import follow_job
 from ui.text import escape_markdown
 
@@ -186,6 +186,7 @@ if report is not None:
         st.text(report.summary(max_listed=LISTED_SKIPS if few else 0))
         if not few:
             st.dataframe(pd.DataFrame(report.skipped), hide_index=True, width="stretch")
+    quality_view.after_import(project, n_images)   # checks the new images, then warns here
 
 if n_images:
     pages = max(1, -(-n_images // PER_PAGE))

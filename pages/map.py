@@ -19,7 +19,7 @@ from ssl_core.project.store import StoreError
 from ssl_core.results.predictions import Predictions, load_predictions
 from ui import session
 from ui.jobs_view import follow_job
-from ui.map_colours import MODES, colouring
+from ui.map_colours import MODES, colouring, quality_flags
 from ui.map_figure import cached_map_figure, draw_order
 from ui.text import escape_markdown
 
@@ -77,7 +77,8 @@ if top[2].button("Rebuild map", help="Retrain the VAE and recompute the layout, 
 truth = images.ground_truth()
 sealed = sealed_mask(truth, n)                          # (N,) bool: evaluation images
 col, note = colouring(mode or "label", labels, classes, predictions, truth,
-                      st.session_state.get("suggested"))
+                      st.session_state.get("suggested"),
+                      quality_flags(project, labels) if mode == "quality flag" else None)
 if note:
     st.caption(note)
 map_col, panel = st.columns([3, 2])

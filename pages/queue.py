@@ -8,7 +8,8 @@ Two views of one queue (which image is next: ssl_core.labeling.queue):
   the button that has the focus.) Each label is committed to the store before the next image
   shows. The buttons are keyed by the image they are for, so a key pressed while the page
   still shows an image that is already done does nothing.
-N asks for new suggestions in both views."""
+N asks for new suggestions in both views. The strategy "review suspected errors" shows the
+Quality page's review of labels the model contradicts instead (ui/quality_review.py)."""
 import uuid
 
 import numpy as np
@@ -23,11 +24,13 @@ from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
 from ssl_core.labeling.suggest import STRATEGIES
 from ssl_core.latentmap.map_files import load_map
 from ssl_core.project.store import StoreError
+from ssl_core.quality.marks import excluded_mask
 from ssl_core.results.predictions import load_predictions
-from ui import session
+from ui import quality_review, session
 from ui.text import escape_markdown
 
 SKIP = -2
+REVIEW = "review suspected errors"
 VIEWS = ("Grid", "One at a time")
 KEYS_GRID = ("Keys: **Ctrl/⌘+Enter** saves the page · **N** new suggestions · **Tab** moves "
              "between the boxes, typing filters one.")
@@ -46,9 +49,15 @@ predictions = load_predictions(project, n)
 labels = current_labels(project.store, n)
 
 c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-strategy = c1.segmented_control("Strategy", STRATEGIES, default="diversity", key="queue_strategy",
+strategy = c1.segmented_control("Strategy", (*STRATEGIES, REVIEW), default="diversity",
+                                key="queue_strategy",
                                 help="diversity: cover the latent space (no model needed); "
-                                     "uncertainty: where the current model is least sure; random.")
+                                     "uncertainty: where the current model is least sure; random; "
+                                     "review suspected errors: labels the model contradicts "
+                                     "(after a quality check).")
+if strategy == REVIEW:
+    quality_review.review(project, key="queue-review")
+    st.stop()
 count = c2.selectbox("How many", (12, 24, 48), index=1, key="queue_n")
 if c3.button("Suggest", type="primary", shortcut="N", help="New suggestions (key N)"):
     map_data = load_map(project)                  # only here: not on every labeling keypress
@@ -61,6 +70,7 @@ if c3.button("Suggest", type="primary", shortcut="N", help="New suggestions (key
         picks = labelqueue.suggestions(
             strategy or "diversity", count, latents[:n], labels, sealed_mask(images, n),
             proba=None if predictions is None else predictions.proba,
+            excluded=excluded_mask(project.store, n),
             seed=int(np.random.default_rng().integers(1 << 30)))
         st.session_state["suggested"] = [int(i) for i in picks]
         st.session_state["queue_action"] = uuid.uuid4().hex

@@ -11,7 +11,7 @@ from ssl_core.labeling import label_log as labels
 from ssl_core.project.folder import Project, projects_dir
 
 PAGES = ["pages/data.py", "pages/map.py", "pages/queue.py", "pages/classes.py", "pages/train.py", "pages/samples.py",
-         "pages/jobs.py", "pages/export.py"]
+         "pages/jobs.py", "pages/export.py", "pages/quality.py"]
 
 
 @pytest.fixture

@@ -55,7 +55,23 @@ def run_map_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """Job kind 'map' (see worker.py). params (all optional):
     {"vae_budget_s": 60, "vae": {VAEConfig fields}, "layout": {LayoutConfig fields},
      "warm_start": true, "provisional": true, "seed": 0}. Returns map.json's content."""
-    return build_map(ctx.project, params, ctx.progress, getattr(ctx, "check_claim", None))
+    meta = build_map(ctx.project, params, ctx.progress, getattr(ctx, "check_claim", None))
+    _check_quality_next(ctx.project)
+    return meta
+
+
+def _check_quality_next(project: Project) -> None:
+    """Start the quality check (duplicates, outliers: jobs/quality_job.py) once the map is
+    built, when the images changed since the last one: the features it needs exist now, and the
+    Images and Quality pages can warn about what it finds."""
+    from ssl_core.jobs import worker
+    from ssl_core.quality.compute import quality_keys
+    from ssl_core.quality.report import load_report
+
+    keys = quality_keys(project)
+    if "duplicates" in load_report(project).stale_parts(keys):
+        worker.launch_once(project, "quality", {"n_images": keys["duplicates"]["n_images"]},
+                           unless_same="n_images")
 
 
 def build_map(project: Project, params: dict[str, Any] | None = None,

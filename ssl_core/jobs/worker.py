@@ -43,6 +43,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "import": "ssl_core.jobs.import_job:run_import_job",
     "map": "ssl_core.jobs.map_job:run_map_job",
     "train": "ssl_core.jobs.train_job:run_train_job",
+    "quality": "ssl_core.jobs.quality_job:run_quality_job",
 }
 WORKER_MODULE = "ssl_core.jobs.worker"
 _REGISTERED: dict[str, Callable[["JobContext", dict], dict | None]] = {}
