@@ -13,10 +13,13 @@ def current_commit() -> str:
 
 
 def code_changed() -> bool:
-    """True when the engine's code (ssl_core/, benchmarks/) differs from HEAD: such a row did
-    not measure the commit it names."""
-    out = subprocess.run(["git", "status", "--porcelain", "--", "ssl_core", "benchmarks/engine.py"],
-                         capture_output=True, text=True, cwd=Path(__file__).parent).stdout
+    """True when the engine's code (ssl_core/, benchmarks/*.py) differs from HEAD: such a row
+    did not measure the commit it names. (Rows files themselves do not count.)"""
+    out = subprocess.run(["git", "status", "--porcelain", "--", "ssl_core", "benchmarks"],
+                         capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout  # the repository root:
+    # pathspecs are relative to cwd (from benchmarks/ they matched nothing, so it was never set)
+    out = "\n".join(line for line in out.splitlines() if not line.endswith(".jsonl"))
     return bool(out.strip())
 
 

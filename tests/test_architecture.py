@@ -14,7 +14,7 @@ CORE = REPO / "ssl_core"
 RANKS = {"progress": 0, "threads": 0, "project": 0, "neighbours": 1,
          "training": 1, "data": 1, "features": 1,
          "labeling": 2, "models": 2, "latentmap": 2,
-         "results": 3, "export": 4, "jobs": 5, "cli": 6, "__main__": 7, "__init__": 7}
+         "results": 3, "export": 4, "quality": 4, "jobs": 5, "cli": 6, "__main__": 7, "__init__": 7}
 LONG_MODULE_LINES = 320        # beyond this a module says at its top why it is long
 
 

@@ -282,9 +282,9 @@ def test_the_train_job_fits_one_snapshot_of_labels_and_pixels(digits_project, mo
     monkeypatch.setattr(train_job, "make_estimator", lambda *a, **k: model)
     real = train_job.training_labels
 
-    def import_between_reads(labels, sealed):          # runs after the labels were read
+    def import_between_reads(labels, *masks):          # runs after the labels were read
         import_more(project, 7, classes[0])
-        return real(labels, sealed)
+        return real(labels, *masks)
 
     monkeypatch.setattr(train_job, "training_labels", import_between_reads)
     job_id = jobs.create_job(project.store, "train", TRAIN)

@@ -38,7 +38,8 @@ def suspects(project: Project, n: int) -> list[dict]:
 
 
 def _nearest_labeled(project: Project, labels: np.ndarray, image: int) -> list[int]:
-    """The labeled images nearest to `image` in the map's latent space (none without a map)."""
+    """The labeled images nearest to `image` in the map's latent space (none without a map): for
+    a report written before label_errors.py kept each issue's neighbours."""
     map_data = load_map(project, allow_stale=True)
     if map_data is None or image >= len(map_data.latents):
         return []
@@ -115,9 +116,10 @@ def review(project: Project, key: str = "qr") -> None:
                     f"**{escape_markdown(names.get(given, '?'))}**; predicted without its own "
                     f"label, it looks like **{escape_markdown(names.get(suggested, '?'))}** "
                     f"(label quality {float(issue['quality']):.2f}: lower is more suspect).")
-        near = _nearest_labeled(project, labels, image)
+        near = ([int(j) for j in issue["neighbours"] if labels[int(j)] >= 0][:NEIGHBOURS]
+                if issue.get("neighbours") else _nearest_labeled(project, labels, image))
         if near:
-            st.caption("Its nearest labeled neighbours on the map:")
+            st.caption("Its nearest labeled neighbours (in the space the method labels in):")
             cols = st.columns(len(near))
             nscale = max(1, 64 // max(images.shape[:2]))
             for col, j in zip(cols, near):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ssl_core.jobs import records as jobs
+from ssl_core.labeling.label_log import labels_version  # noqa: F401 (re-exported)
 from ssl_core.project.folder import Project
 
 KIND = "train"
@@ -60,11 +61,6 @@ def request_retrain(project: Project, params: dict[str, Any],
                                time.time())).lastrowid
     start(project, job_id)
     return RetrainRequest(job_id, False, active[-1] if active else None)
-
-
-def labels_version(conn) -> int:
-    """The label log's newest sequence number: any label, clear, merge or delete raises it."""
-    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM label_events").fetchone()[0]
 
 
 def _same_fit(active: dict[str, Any], asked: dict[str, Any], conn) -> bool:

@@ -221,6 +221,12 @@ def labels_snapshot(conn: sqlite3.Connection, n_images: int | None = None
     return n_images, labels
 
 
+def labels_version(conn: sqlite3.Connection) -> int:
+    """The label log's newest sequence number: any label, clear, merge or delete raises it
+    (what a retrain read, and the quality report's cache key)."""
+    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM label_events").fetchone()[0]
+
+
 def current_labels(store: Store, n_images: int | None = None,
                    conn: sqlite3.Connection | None = None) -> np.ndarray:
     """Class id per image, -1 where unlabeled: the training labels. (N,) int64

@@ -22,7 +22,7 @@ from ssl_core.features.choice import PIXELS
 from ssl_core.features.store import project_features
 from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
-from ssl_core.labeling.label_log import current_labels
+from ssl_core.labeling.label_log import current_labels, labels_version
 from ssl_core.progress import Progress, no_progress, scaled
 from ssl_core.project.folder import Project
 from ssl_core.quality.balance import BalanceReport, label_balance
@@ -33,8 +33,6 @@ from ssl_core.results.runs import list_runs
 
 
 def _labels_version(project: Project) -> int:
-    from ssl_core.jobs.retrain import labels_version
-
     with project.store.read() as conn:
         return labels_version(conn)
 
