@@ -25,6 +25,13 @@ temporary project: sizes, channels, transparency, the stable 20% evaluation spli
 hash); its class subfolders are the ground truth. Small folders make a small test split, so
 rows also carry `rest_accuracy`: accuracy on every image that got no label (train and test
 split; under `--protocol inductive`, the withheld images). `representation` is what the method saw ('auto' resolves per image shape).
+
+`--gen-augment` (issue 17; methods default, vae, baseline) adds generated labelled images to
+the classifier's training set (ssl_core/models/generated.py; `--gen-per-class`, `--gen-weight`,
+`--gen-min-confidence`, `--gen-source` override the method's defaults). Every row records
+`gen_augment` (false without it); with it, the settings, `gen_n_used` (kept in all) and
+`gen_note`. With it the baseline is fitted on every image `fit` may see (its classifier still
+trains on the labels alone; the generator learns from the unlabeled pixels).
 """
 from __future__ import annotations
 
@@ -106,17 +113,23 @@ def draw_labels(labels: np.ndarray, candidates: np.ndarray, per_class: int, seed
 
 
 def make_method(method: str, seed: int, dataset: str, baseline_family: str, augment: bool,
-                representation: str = "auto"):
+                representation: str = "auto", gen_augment: dict | None = None):
+    """`gen_augment`: None (off), or the option's settings (None values: the method's own)."""
+    from ssl_core.models.generated import gen_augment_for
     from ssl_core.models.registry import make_estimator
     params = {"representation": representation}
     if method == "baseline":
         params.update(family=baseline_family, augment=augment)
+    if gen_augment is not None:
+        params["gen_augment"] = gen_augment_for(method, **gen_augment)
     return make_estimator(method, seed, **params)
 
 
 def run(dataset: str, data_root: str | None, labels_per_class: int, method: str, budget_s: float,
         seed: int, baseline_family: str = "cnn", augment: bool = True, path: str | None = None,
-        representation: str = "auto", split: str = "test", protocol: str = "transductive") -> dict:
+        representation: str = "auto", split: str = "test", protocol: str = "transductive",
+        gen_augment: dict | None = None) -> dict:
+    """One run, as one row. `gen_augment`: None, or generated-image settings (make_method)."""
     from benchmarks.rows import code_changed, current_commit
     from ssl_core.models.representation import feature_matrix, resolve_representation
 
@@ -131,14 +144,15 @@ def run(dataset: str, data_root: str | None, labels_per_class: int, method: str,
     y = np.full(len(data.labels), -1, np.int64)
     y[labeled] = data.labels[labeled]
     rep = resolve_representation(representation, data.images.shape[1:])
-    model = make_method(method, seed, dataset, baseline_family, augment, rep)  # torch: counted
+    model = make_method(method, seed, dataset, baseline_family, augment, rep,  # torch: counted
+                        gen_augment)
     feats = feature_matrix(rep, data.images)       # once for fit and predictions (None: pixels)
     features_s = time.perf_counter() - t0
     left = budget_s - (time.perf_counter() - t0) - PREDICT_RESERVE_S
     test = data.is_test
     seen = np.flatnonzero(~test) if protocol == "inductive" else np.arange(len(y))   # fit's images
     rows_of = lambda ids: None if feats is None else feats[ids]  # noqa: E731
-    if method == "baseline":                      # supervised only: the labeled images alone
+    if method == "baseline" and gen_augment is None:   # supervised only: the labeled images alone
         model.fit(data.images[labeled], y[labeled], time_budget_s=left, features=rows_of(labeled))
     elif protocol == "inductive":                 # the evaluation images never reach fit
         model.fit(data.images[seen], y[seen], time_budget_s=left, features=rows_of(seen))
@@ -173,7 +187,19 @@ def run(dataset: str, data_root: str | None, labels_per_class: int, method: str,
         row["gan_rollbacks"] = model.rollbacks_
     if hasattr(model, "history_"):
         row["stages"] = model.history_
+    row.update(gen_row(getattr(model, "gen_augment_", None)))
     return row
+
+
+def gen_row(record: dict | None) -> dict:
+    """A fit's generated-image record (generated.record) as row fields."""
+    if not record:
+        return {"gen_augment": False}
+    return {"gen_augment": True, "gen_source": record["source"],
+            "gen_per_class": record["per_class"], "gen_weight": record["weight"],
+            "gen_min_confidence": record["min_confidence"], "gen_n_drawn": record["n_drawn"],
+            "gen_n_used": record["n_used_total"], "gen_n_used_per_class": record["n_used"],
+            "gen_generator": record["generator"], "gen_note": record["note"]}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,6 +224,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=("diversity", "uncertainty", "random"), default=None,
                    help="simulated labeler: the app's suggestions choose --labels images to label")
     p.add_argument("--labels", type=int, default=50, help="with --strategy: how many labels in all")
+    p.add_argument("--gen-augment", action="store_true",
+                   help="add generated labelled images to the classifier's training set "
+                        "(methods default, vae, baseline; ssl_core/models/generated.py)")
+    p.add_argument("--gen-per-class", type=int, default=None,
+                   help="with --gen-augment: examples drawn per class (default: the method's)")
+    p.add_argument("--gen-weight", type=float, default=None,
+                   help="with --gen-augment: loss weight of a generated example")
+    p.add_argument("--gen-min-confidence", type=float, default=None,
+                   help="with --gen-augment: keep an example when the classifier gives its class "
+                        "at least this probability")
+    p.add_argument("--gen-source", choices=("vae", "gan"), default=None,
+                   help="with --gen-augment: the generator (default: vae)")
     p.add_argument("--out", default=None, help="also append the JSON line to this file")
     return p
 
@@ -215,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
             row = run_labeler(load_bench_data(args.dataset, args.data_root, args.path),
                               args.dataset, args.strategy, args.labels, args.budget_s, args.seed, t0)
         else:
+            gen = None if not args.gen_augment else {
+                "per_class": args.gen_per_class, "weight": args.gen_weight,
+                "min_confidence": args.gen_min_confidence, "source": args.gen_source}
             row = run(args.dataset, args.data_root, args.labels_per_class, args.method, args.budget_s,
                       args.seed, args.baseline_family, not args.no_augment, args.path,
-                      args.representation, args.split, args.protocol)
+                      args.representation, args.split, args.protocol, gen)
     except (SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -31,12 +31,14 @@ compare = right.checkbox("Also train the supervised baseline on the same labels"
                          key="train_compare", disabled=method == "baseline",
                          help=f"Adds up to {baseline_budget(budget):.0f} s; shows what the "
                               "unlabeled images buy")
+gen_params = train_view.gen_augment_options(right, method)
 if right.button(f"Retrain on {n_labeled:,} labels", type="primary", key="train_retrain",
                 disabled=n_classes < 2, shortcut="Ctrl+Enter",
                 help="Needs labels of at least 2 classes" if n_classes < 2 else
                      "Labeling goes on while it trains (Ctrl+Enter)"):
     req = request_retrain(project, {"method": method, "budget_s": budget, "warm_start": warm,
-                                    "compare_baseline": compare and method != "baseline"})
+                                    "compare_baseline": compare and method != "baseline",
+                                    **gen_params})
     if req.coalesced and req.behind is None:
         st.toast(f"Job {req.job_id} already trains with these settings on these labels: no "
                  "second fit started.")

@@ -8,9 +8,12 @@ grid can be stopped and resumed.
     .venv/bin/python scripts/bench_grid.py --plan regression --data-root ../shared/data \
         --out benchmarks/regression.jsonl
     .venv/bin/python scripts/bench_grid.py --plan inductive --data-root ../shared/data
+    .venv/bin/python scripts/bench_grid.py --plan gen_augment --data-root ../shared/data \
+        --out benchmarks/gen_augment.jsonl
 
 A plan entry's extra flags may include `--protocol inductive` and `--split dev` (issue 14); a row
-without them was transductive on the test split.
+without them was transductive on the test split. `--gen-augment` (issue 17) is part of a run's
+key too (a row without `gen_augment` was fitted without generated images).
 """
 from __future__ import annotations
 
@@ -25,7 +28,14 @@ RESULTS = ROOT / "benchmarks" / "results.jsonl"
 
 # (dataset, method, labels per class, budget, seeds, extra flags)
 PHOTO_METHODS = ("default", "graph", "gan", "vae", "baseline")
+GEN_BUDGETS = (("digits", 30), ("mnist", 180))   # issue 17's datasets, digits first (fast)
 PLANS = {
+    # issue 17: generated labelled images, with and without, every cell the same seeds and
+    # protocol (--out benchmarks/gen_augment.jsonl: without-rows of the same run, not old ones)
+    "gen_augment": [(d, m, n, budget, (0, 1, 2), (*gen, "--protocol", protocol))
+                    for d, budget in GEN_BUDGETS for protocol in ("transductive", "inductive")
+                    for n in (1, 5, 10) for m in ("default", "vae", "baseline")
+                    for gen in ((), ("--gen-augment",))],
     # issue 13: every method on the 188-photo folder (python -m benchmarks.photo_folder), --path
     "photos": [("folder", m, n, 60, (0, 1, 2), ()) for n in (3, 1, 5) for m in PHOTO_METHODS],
     # issue 13: digits and MNIST after the photo changes (--out benchmarks/regression.jsonl)
@@ -93,7 +103,8 @@ def run_key(dataset, method, n, budget, seed, extra) -> tuple:
     family = _flag(extra, "--baseline-family", "cnn")
     augment = "--no-augment" not in extra
     key = (dataset, method, n, float(budget), seed,
-           _flag(extra, "--split", "test"), _flag(extra, "--protocol", "transductive"))
+           _flag(extra, "--split", "test"), _flag(extra, "--protocol", "transductive"),
+           "--gen-augment" in extra)
     return key + ((family, augment) if method == "baseline" else ())
 
 
@@ -101,7 +112,8 @@ def row_key(row: dict) -> tuple:
     if "strategy" in row:
         return (row["dataset"], "labeler", row["strategy"], float(row["budget_s"]), row["seed"])
     key = (row["dataset"], row["method"], row["labels_per_class"], float(row["budget_s"]), row["seed"],
-           row.get("split", "test"), row.get("protocol", "transductive"))
+           row.get("split", "test"), row.get("protocol", "transductive"),
+           bool(row.get("gen_augment", False)))
     return key + ((row["baseline_family"], row["augment"]) if row["method"] == "baseline" else ())
 
 

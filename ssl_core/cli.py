@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--budget-s", type=float, help="default: by project size (30 s / 180 s)")
     tr.add_argument("--no-baseline", action="store_true",
                     help="skip the supervised baseline trained for comparison")
+    tr.add_argument("--gen-augment", action="store_true",
+                    help="also train on generated labelled images (methods default, vae, baseline)")
+    tr.add_argument("--gen-per-class", type=int, help="with --gen-augment: images drawn per class")
+    tr.add_argument("--gen-weight", type=float,
+                    help="with --gen-augment: loss weight of a generated image")
     rn = sub.add_parser("runs", help="list the runs with their honest numbers")
     rn.add_argument("--project", required=True)
     rn.add_argument("--limit", type=int, default=50)
@@ -239,6 +244,10 @@ def _train(args) -> int:
     params = {"method": args.method, "compare_baseline": not args.no_baseline}
     if args.budget_s:
         params["budget_s"] = args.budget_s
+    if args.gen_augment:
+        from ssl_core.models.generated import gen_augment_for
+        gen_augment_for(args.method, per_class=args.gen_per_class, weight=args.gen_weight)  # checks
+        params.update(gen_augment=True, gen_per_class=args.gen_per_class, gen_weight=args.gen_weight)
     job = _follow(project, request_retrain(project, params).job_id)
     if not job.result:
         return 1

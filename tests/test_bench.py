@@ -99,3 +99,20 @@ def test_dev_split_drops_the_test_split_and_scores_a_fixed_part_of_train():
     assert np.array_equal(dev.is_test, development_split(data).is_test)  # fixed, not seeded per run
     row = _bench_row("--split", "dev")
     assert row["split"] == "dev" and row["n_images"] == 1797 - 360 and row["protocol"] == "transductive"
+
+
+def test_gen_augment_rows_record_the_option_and_what_it_kept():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--dataset", "digits",
+                           "--labels-per-class", "1", "--method", "baseline", "--budget-s", "20",
+                           "--seed", "0", "--protocol", "inductive", "--gen-augment",
+                           "--gen-per-class", "20", "--gen-weight", "0.5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["gen_augment"] is True and row["gen_per_class"] == 20 and row["gen_weight"] == 0.5
+    assert row["gen_n_drawn"] == 200 and 0 <= row["gen_n_used"] <= 200
+    assert row["n_fit"] == 1797 - 360 and row["seconds"] <= row["budget_s"]
+    refused = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--dataset", "digits",
+                              "--method", "gan", "--gen-augment"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 1 and "SSL-GAN uses its own" in refused.stderr

@@ -8,10 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ssl_core.jobs import records as jobs
-from ssl_core.jobs.train_progress import preview_path
+from ssl_core.jobs.train_progress import generated_path, preview_path
 from ssl_core.labeling.evaluation_split import held_out_note
+from ssl_core.models.generated import GEN_METHODS, GenAugmentConfig
 from ssl_core.project.folder import Project
 from ssl_core.results.history import curves_frame, history_frame, learning_curve_frame
+from ssl_core.results.run_text import gen_augment_text
 from ssl_core.results.runs import Run, list_runs, run_for_job
 from ssl_core.training.validation import Accuracy
 from ui import class_mapping_view
@@ -76,6 +78,39 @@ def _preview_caption(method: str) -> str:
     return f"Random images of each class as the model labels them now, {rows}"
 
 
+def gen_augment_options(container, method: str) -> dict:
+    """The 'Add generated labelled images' checkbox and its settings (issue 17), as the train
+    job's params ({} when off, or for a method that does not offer it)."""
+    offered = method in GEN_METHODS
+    on = container.checkbox(
+        "Add generated labelled images", value=False, key="train_gen", disabled=not offered,
+        help="The classifier also trains on images a generative model draws for each class, "
+             "kept only where the current classifier agrees confidently"
+             if offered else "Offered for " + ", ".join(GEN_METHODS))
+    if not (on and offered):
+        return {}
+    defaults = GenAugmentConfig()
+    with container.expander("Generated images: settings"):
+        per_class = st.number_input("Drawn per class", 1, 5000, defaults.per_class, step=50,
+                                    key="train_gen_per_class")
+        weight = st.number_input("Weight of a generated image (a pseudo-label weighs 1)", 0.05,
+                                 10.0, defaults.weight, step=0.05, key="train_gen_weight")
+    return {"gen_augment": True, "gen_per_class": int(per_class), "gen_weight": float(weight)}
+
+
+def generated_images(project: Project, run: Run) -> None:
+    """For a run that trained on generated images: what it kept, and a grid of them per class."""
+    gen = (run.summary or {}).get("gen_augment")
+    if not gen:
+        return
+    st.caption(gen_augment_text(gen))
+    path = generated_path(project, run.id)
+    if path.is_file():
+        st.image(path.read_bytes(), width="stretch", caption="Generated images it trained on, "
+                 "one row per labeled class in the order the classes were created (blank: "
+                 "fewer kept)")
+
+
 def results(project: Project) -> None:
     """Latest run's honest numbers, confusion matrix, learning curve and the runs history."""
     finished = [r for r in list_runs(project.store, 100) if r.summary]
@@ -87,6 +122,7 @@ def results(project: Project) -> None:
     latest = finished[0]
     st.subheader(f"Latest run: {latest.id} · {latest.method} · {latest.n_labels} labels")
     _numbers(latest)
+    generated_images(project, latest)
     class_mapping_view.show(project, latest)
     report = latest.summary.get("test_report")
     tabs = st.tabs(["Learning curve", "Confusion matrix", "Curves of this run", "All runs"])

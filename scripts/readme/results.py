@@ -38,8 +38,10 @@ def split(r: dict) -> str:
 
 
 def engine_runs(rows: list[dict]) -> list[dict]:
-    """Single engine runs on a public dataset (not the labeler, not the photo folder)."""
-    return [r for r in rows if "strategy" not in r and r.get("dataset") != "folder" and "method" in r]
+    """Single engine runs on a public dataset (not the labeler, not the photo folder, not runs
+    with generated training images: those have their own block, scripts/readme/gen_augment.py)."""
+    return [r for r in rows if "strategy" not in r and r.get("dataset") != "folder" and "method" in r
+            and not r.get("gen_augment")]
 
 
 def select(rows, dataset, method, n, budget, family=None, augment=None,

@@ -15,6 +15,13 @@ every run; labels the user put on them are kept but never reach fit: evaluation_
 Then, unless asked not to, the supervised baseline is fitted on the same labels so the run
 can show what the unlabeled images bought. Every write is fenced by the worker's claim
 (worker.py): a worker whose job was reaped adds no metric, model, prediction or summary.
+
+With `gen_augment` (issue 17; methods default, vae, baseline) the classifier also trains on
+generated labelled images (ssl_core/models/generated.py). The default method and the baseline
+draw them from the project's map VAE when it is a pixel VAE of these images (no second VAE to
+train), else from one the fit trains; the run's config and summary record the option and what
+it kept, and runs/<id>/generated.png holds a grid of kept images per class for the Train
+page. The comparison baseline stays the plain supervised one: the gain is over labels alone.
 """
 from __future__ import annotations
 
@@ -26,12 +33,13 @@ from ssl_core.data.collection import GroundTruth, ImageCollection
 from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_representation
 from ssl_core.features.store import project_features
 from ssl_core.jobs.retrain import labels_version, record_snapshot, wait_for_turn
-from ssl_core.jobs.train_progress import LiveReporter
+from ssl_core.jobs.train_progress import LiveReporter, write_generated
 from ssl_core.labeling.class_mapping import load_mapping
 from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
 from ssl_core.labeling.label_log import labels_snapshot
 from ssl_core.models.base import ModelFileError
+from ssl_core.models.generated import GEN_METHODS, gen_augment_for
 from ssl_core.models.registry import load_model, make_estimator
 from ssl_core.models.representation_choice import (
     RepresentationChoice,
@@ -60,7 +68,8 @@ def baseline_budget(budget_s: float) -> float:
 
 def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     """params: method ('default'), budget_s (by data size), seed (0), warm_start (True),
-    compare_baseline (True)."""
+    compare_baseline (True), gen_augment (False; with it optionally gen_per_class and
+    gen_weight: generated labelled images, for the methods in GEN_METHODS)."""
     params = wait_for_turn(ctx)                      # the latest params, coalesced requests applied
     project, store = ctx.project, ctx.project.store
     fence, check = getattr(ctx, "fence", None), getattr(ctx, "check_claim", None)
@@ -82,19 +91,30 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     ctx.progress(0.0, "features of every image")
     representation, features = project_features(project, X, ctx.progress)   # computed once
     features = None if features is None else features[:n]
-    model = make_estimator(method, seed, representation=representation)
+    gen_cfg = _gen_config(params, method)
+    model = make_estimator(method, seed, representation=representation,
+                           **({"gen_augment": gen_cfg} if gen_cfg is not None else {}))
+    fit_extra = {}
+    if gen_cfg is not None and method != "vae" and features is None:
+        generator = _map_generator(project, X)
+        if generator is not None:
+            fit_extra["generator"] = generator
     init, init_run = (_warm_start(project, method, model, representation)
                       if params.get("warm_start", True) else (None, None))
     compare = params.get("compare_baseline", True) and method != "baseline"
     total_s = budget_s + (baseline_budget(budget_s) if compare else 0.0)
-    run_id = create_run(store, method, {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run,
-                                        "representation": representation}, n_labels, ctx.job_id,
-                         fence=fence)
+    config = {"budget_s": budget_s, "seed": seed, "warm_start_run": init_run,
+              "representation": representation}
+    if gen_cfg is not None:
+        config["gen_augment"] = {"per_class": gen_cfg.per_class, "weight": gen_cfg.weight,
+                                 "min_confidence": gen_cfg.min_confidence,
+                                 "source": gen_cfg.source}
+    run_id = create_run(store, method, config, n_labels, ctx.job_id, fence=fence)
     ctx.progress(0.0, f"training {method} on {n_labels} labels"
                       + (f", warm-started from run {init_run}" if init_run else ""))
     reporter = LiveReporter(ctx, run_id, budget_s, model, span=(0.0, 0.9 * budget_s / total_s))
     model.fit(X, labels, callbacks=[reporter], time_budget_s=budget_s, features=features,
-              **({"init": init} if init is not None else {}))
+              **({"init": init} if init is not None else {}), **fit_extra)
     ctx.progress(0.9 * budget_s / total_s, "predicting every image")
     proba = model.predict_proba(X, features=features)                   # (N, K)
     folder = _save_atomically(model, project.models_dir, run_id, check)
@@ -103,6 +123,8 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
     summary.update(model=str(folder), warm_start_run=init_run, representation=representation,
                    graph_reused=bool(getattr(model, "graph_reused_", False)),
                    n_labels_sealed=held.n_sealed, n_labels_excluded=held.n_excluded)
+    if gen_cfg is not None:
+        summary["gen_augment"] = _generated(ctx, run_id, model)
     finish_run(store, run_id, summary, fence=fence)                     # accuracy shows now
     if compare:
         summary["baseline"] = _baseline(ctx, X, features, representation, labels, images, store,
@@ -114,6 +136,48 @@ def run_train_job(ctx, params: dict[str, Any]) -> dict[str, Any]:
         summary["representation_choice"] = choice.describe()
     pruned = _prune_old_runs(project)
     return {"run_id": run_id, **summary, **({"pruned_runs": pruned} if pruned else {})}
+
+
+def _gen_config(params: dict[str, Any], method: str):
+    """The generated-image option asked for in `params` (None when off). A method without it
+    (gan, graph) trains as asked, without it: the page offers it only for GEN_METHODS."""
+    if not params.get("gen_augment") or method not in GEN_METHODS:
+        return None
+    return gen_augment_for(method, per_class=params.get("gen_per_class"),
+                           weight=params.get("gen_weight"))
+
+
+def _map_generator(project, X: np.ndarray):
+    """The project's map VAE when it can draw these images (a pixel VAE of the same image
+    shape; the fit gives it class regions on a copy), else None: the fit trains its own."""
+    from ssl_core.latentmap.map_files import vae_folder
+    from ssl_core.models.vae import VAE
+
+    folder = vae_folder(project)
+    if not (folder / "config.json").is_file():
+        return None
+    try:
+        vae = VAE.load(folder)
+    except (ModelFileError, OSError, KeyError, RuntimeError, ValueError):
+        return None
+    if not vae.draws_images or tuple(vae.input_shape_) != tuple(X.shape[1:]):
+        return None
+    return vae
+
+
+def _generated(ctx, run_id: int, model) -> dict[str, Any] | None:
+    """The fit's generated-image record for the summary; its grid goes to generated.png
+    (written only while the worker still owns the job)."""
+    record = getattr(model, "gen_augment_", None)
+    grid = getattr(model, "gen_grid_", None)
+    if record is None:
+        return None
+    check = getattr(ctx, "check_claim", None)
+    if grid is not None and record.get("n_used_total"):
+        if check is not None:
+            check()
+        write_generated(ctx.project, run_id, grid)
+    return dict(record)
 
 
 def _prune_old_runs(project) -> list[int]:

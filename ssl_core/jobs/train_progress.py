@@ -33,6 +33,18 @@ def preview_path(project: Project, run_id: int) -> Path:
     return run_folder(project, run_id) / "preview.png"
 
 
+def generated_path(project: Project, run_id: int) -> Path:
+    """The grid of generated images a run trained on (issue 17), a row per class."""
+    return run_folder(project, run_id) / "generated.png"
+
+
+def write_generated(project: Project, run_id: int, grid: np.ndarray) -> Path:
+    """Write a run's generated-image grid (K, g, H, W, C) uint8 as a PNG, atomically."""
+    path = generated_path(project, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_bytes_atomic(path, to_png(preview_sheet(grid)), "the generated images")
+
+
 def preview_sheet(grid: np.ndarray) -> np.ndarray:
     """(K, n, H, W, C) uint8 -> one image, a row per class."""
     k, n = grid.shape[:2]

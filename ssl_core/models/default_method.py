@@ -35,6 +35,17 @@ from ssl_core.models.classifier import (
     train_classifier,
 )
 from ssl_core.models.cnn import SmallCNN
+from ssl_core.models.generated import (
+    GenAugmentConfig,
+    GenAugmentMixin,
+    Generated,
+    append_rows,
+    extend_targets,
+    generate_labelled,
+    knn_scorer,
+    prepare_generator,
+    unusable,
+)
 from ssl_core.models.graph_classifier import (
     GraphCache,
     GraphClassifier,
@@ -62,23 +73,37 @@ class DefaultMethodConfig:
     small_width: tuple[int, int, int] = (16, 32, 64)
     min_images_for_cnn: int = 5000  # fewer images: the graph alone is better
     warm_epochs_fraction: float = 0.4  # warm start: one CNN round of this share of the epochs
+    gen_augment: GenAugmentConfig = field(default_factory=GenAugmentConfig)  # generated.py
 
 
-class DefaultMethod(GraphClassifier):
+class DefaultMethod(GenAugmentMixin, GraphClassifier):
     """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled). After fit: `net_` (None on small
     data), `transduction_` (the graph stage's labels of the fitted images; call predict for the
-    CNN's), `history_` [(stage, seconds)], `validation_`."""
+    CNN's), `history_` [(stage, seconds)], `validation_`.
+
+    With `gen_augment.enabled` (generated.py) the student (CNN, or the feature head) also
+    trains on generated labelled images: drawn per class from a VAE whose class regions are
+    the graph's pseudo-labels (`fit(..., generator=<fitted pixel VAE or SSL-GAN>)`, else one
+    trained here on every image within `gen_augment.generator_share` of the budget left),
+    kept when the graph stage's kNN vote agrees with confidence >= `min_confidence`, and added
+    to every CNN round with weight `gen_augment.weight`. Below `min_images_for_cnn` there is
+    no student: `gen_augment_` says so and nothing is generated. Feature mode draws
+    graph-space vectors from a VAE trained on them (a given generator draws pixels, so it is
+    not used there). After fit: `gen_augment_` (record) and `gen_grid_` (K, g, H, W, C)."""
     method = "default"
     Config = DefaultMethodConfig
 
     def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
-             features: np.ndarray | None = None, init: SSLEstimator | None = None) -> None:
+             features: np.ndarray | None = None, init: SSLEstimator | None = None,
+             generator: Any = None) -> None:
         """`init`: the previous fit on the same images (the last run). Its kNN graph is reused
         (the propagation alone takes seconds) and, when the classes and network match, its CNN
         is fine-tuned for one short round instead of trained from scratch: small label changes
-        give new predictions in a fraction of the time."""
+        give new predictions in a fraction of the time. `generator`: see the class docstring."""
+        self._gen_reset()
+        gen_cfg = self._gen_config()                                  # None: option off
         if features is not None:
-            self._fit_features(X, codes, budget, callbacks, features, init)
+            self._fit_features(X, codes, budget, callbacks, features, init, gen_cfg, generator)
             return
         cfg = self.config
         self.head_ = None
@@ -101,12 +126,18 @@ class DefaultMethod(GraphClassifier):
         if warm_net is not None:
             cnn_cfg = replace(cnn_cfg, width=init.width_, epochs=cnn_cfg.epochs * cfg.warm_epochs_fraction)
         self.width_ = cnn_cfg.width
+        x_train, gen = x, None              # what the CNN trains on: the real images, then the
+        if gen_cfg is not None:             # kept generated ones (generated.py)
+            gen = self._generate_images(gen_cfg, X, n_rounds, budget, callbacks, generator)
+            x_train = append_rows(x, gen)                             # (N + M, C, H, W)
+            x = x_train[:len(X)]                                      # a view: no second copy
         for r in range(n_rounds):
             left = self._rounds_that_fit(n_rounds - r, budget)
             round_s = budget.share(1.0 / left, cfg.reserve_s * left + (left - 1) * 20.0, floor_s=5.0)
             stage = f"cnn {r + 1}/{r + left}"
             trainer = TrainerConfig(time_budget_s=round_s, seed=self.random_state + r)
-            self.net_ = train_classifier(x, targets, weights, len(self.classes_), cnn_cfg, trainer,
+            self.net_ = train_classifier(x_train, *extend_targets(targets, weights, gen, gen_cfg),
+                                         len(self.classes_), cnn_cfg, trainer,
                                          staged(callbacks, stage), net=warm_net if r == 0 else None)
             self.history_.append((stage, round(budget.elapsed(), 1)))
             # the embedding graph costs about what the first graph did (same N, PCA to the same
@@ -126,9 +157,11 @@ class DefaultMethod(GraphClassifier):
 
     def _fit_features(self, X: np.ndarray, codes: np.ndarray, budget: Budget,
                       callbacks: list[Callback], features: np.ndarray,
-                      init: SSLEstimator | None) -> None:
+                      init: SSLEstimator | None, gen_cfg: GenAugmentConfig | None = None,
+                      generator: Any = None) -> None:
         """Feature mode: the graph on the features, then an MLP head over the graph space
-        trained on every image's pseudo-label (the user's labels weigh `labeled_weight`)."""
+        trained on every image's pseudo-label (the user's labels weigh `labeled_weight`), plus
+        generated graph-space vectors with the option on."""
         cfg = self.config
         self.net_ = None
         report_stage(callbacks, "graph", 0, 2, budget.elapsed())
@@ -139,6 +172,11 @@ class DefaultMethod(GraphClassifier):
         targets = self.scores_.argmax(1)                              # (N,) pseudo-labels
         weights = np.ones(len(z))
         weights[codes >= 0] = cfg.labeled_weight
+        gen = None
+        if gen_cfg is not None:
+            gen = self._generate_vectors(gen_cfg, budget, callbacks, generator)
+            z = append_rows(z, gen)                                   # (N + M, d)
+            targets, weights = extend_targets(targets, weights, gen, gen_cfg)
         trainer = TrainerConfig(time_budget_s=budget.share(1.0, reserve_s=5.0, floor_s=2.0),
                                 seed=self.random_state)
         head = FeatureHead(z.shape[1], len(self.classes_))
@@ -149,6 +187,51 @@ class DefaultMethod(GraphClassifier):
         self.validation_of_ = ("the graph stage; the head distilled from it trains on every "
                                "label, so it has no hold-out")
         self.fit_images_ = None
+
+    def _generate_images(self, cfg: GenAugmentConfig, X: np.ndarray, n_rounds: int,
+                         budget: Budget, callbacks: list[Callback], given: Any
+                         ) -> Generated | None:
+        """The kept generated images for the CNN rounds (None when there are none: no CNN
+        stage, or a given generator that does not draw these images). The generator's class
+        regions are the graph's pseudo-labels of every image; the graph's kNN vote scores."""
+        if n_rounds == 0:
+            self._gen_keep(cfg, None, stage="none", note=(
+                f"no CNN stage below {self.config.min_images_for_cnn:,} images (the graph alone "
+                "classifies them): nothing to add generated images to"))
+            return None
+        if (why := unusable(given, X.shape[1:])) is not None:
+            self._gen_keep(cfg, None, stage="none", note=why)
+            return None
+        report_stage(callbacks, "generator", 1, 1 + n_rounds, budget.elapsed())
+        generator, how = prepare_generator(cfg, given, X, self.transduction_,
+                                           budget.share(cfg.generator_share), self.random_state,
+                                           staged(callbacks, "generator"))
+        gen = generate_labelled(generator, self.classes_, cfg,
+                                lambda imgs: GraphClassifier._predict_proba(self, imgs, None),
+                                self.random_state)
+        self._gen_keep(cfg, gen, generator=how, stage="cnn")
+        self.history_.append(("generated", round(budget.elapsed(), 1)))
+        return gen
+
+    def _generate_vectors(self, cfg: GenAugmentConfig, budget: Budget,
+                          callbacks: list[Callback], given: Any) -> Generated | None:
+        """Feature mode: kept graph-space vectors (M, d) from a VAE trained on the graph space
+        `features_` with the pseudo-labels as class regions, scored by the graph's kNN vote."""
+        if cfg.source != "vae":
+            self._gen_keep(cfg, None, stage="none", note="feature mode draws vectors from a "
+                           "VAE only (source 'vae'); an SSL-GAN source is for pixel images")
+            return None
+        generator, how = prepare_generator(cfg, None, self.features_, self.transduction_,
+                                           budget.share(cfg.generator_share), self.random_state,
+                                           staged(callbacks, "generator"))
+        score = knn_scorer(lambda v: v, self.features_, self.node_proba_, self.node_scale_)
+        gen = generate_labelled(generator, self.classes_, cfg, score, self.random_state)
+        note = ("feature vectors in the graph space (no pictures of them)"
+                + ("; the given generator draws pixels, so it was not used" if given is not None
+                   else ""))
+        self._gen_keep(cfg, gen, generator=how, stage="head", note=note)
+        self.history_.append(("generated", round(budget.elapsed(), 1)))
+        return gen
 
     def _warm_net(self, init: SSLEstimator | None, channels: int) -> SmallCNN | None:
         """A copy of `init`'s CNN when it can be fine-tuned here: same classes, same input."""
@@ -209,14 +292,16 @@ class DefaultMethod(GraphClassifier):
 
     def _state(self) -> dict[str, Any]:
         if self.head_ is not None:
-            return {"kind": "head", "head": self.head_.state_dict(), **super()._state()}
+            return {"kind": "head", "head": self.head_.state_dict(), **super()._state(),
+                    **self._gen_state()}
         if self.net_ is None:
-            return {"kind": "graph", **super()._state()}
+            return {"kind": "graph", **super()._state(), **self._gen_state()}
         return {"kind": "cnn", "net": self.net_.state_dict(), "width": list(self.width_),
-                "graph": self.graph_cache_.state()}
+                "graph": self.graph_cache_.state(), **self._gen_state()}
 
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
         self.net_, self.head_ = None, None
+        self._gen_set_state(state)
         if state["kind"] in ("graph", "head"):
             super()._set_state(state, meta)
         if state["kind"] == "head":

@@ -28,6 +28,17 @@ from ssl_core.models.classifier import (
     train_classifier,
 )
 from ssl_core.models.conv_nets import ConvEncoderClassifier, uses_conv_nets
+from ssl_core.models.generated import (
+    GenAugmentConfig,
+    GenAugmentMixin,
+    Generated,
+    append_rows,
+    extend_targets,
+    generate_labelled,
+    knn_scorer,
+    prepare_generator,
+    unusable,
+)
 from ssl_core.models.graph_classifier import (
     GraphConfig,
     graph_neighbors,
@@ -62,6 +73,7 @@ class VAEMethodConfig:
     labeled_weight: float = 3.0       # a user label counts 3x a pseudo-label
     min_classifier_s: float = 20.0    # less time left than this: skip the classifier and predict
                                       # by a kNN vote in latent space (a busy machine, tiny budget)
+    gen_augment: GenAugmentConfig = field(default_factory=GenAugmentConfig)  # generated.py
 
     def vae_for(self, input_shape: tuple[int, ...], representation: str = PIXELS) -> VAEConfig:
         """The VAE settings for images of `input_shape` (H, W, C) in this representation."""
@@ -72,16 +84,28 @@ class VAEMethodConfig:
         return self.small_vae if int(np.prod(input_shape)) < self.small_image_pixels else self.vae
 
 
-class VAEMethod(SSLEstimator):
+class VAEMethod(GenAugmentMixin, SSLEstimator):
     """fit(X (N, H, W, C) uint8, y (N,) with -1 = unlabeled); `transform` -> VAE latents (N, z);
     `sample(n, label)` -> (n, H, W, C) uint8 (pixel mode) or `sample_vectors(n, label)` -> (n, d)
     (feature mode, in `graph_space`); `vae_` is the fitted VAE estimator, `projection_` the
-    features' projection (None in pixel mode)."""
+    features' projection (None in pixel mode).
+
+    With `gen_augment.enabled` (generated.py) the encoder classifier also trains on generated
+    labelled examples: its own VAE's draws from each class's latent region (source 'vae'; in
+    feature mode graph-space vectors), or an SSL-GAN's (source 'gan': `fit(...,
+    generator=<fitted SSLGAN>)`, else one trained here on the pseudo-labels within
+    `gen_augment.generator_share` of the budget left; pixel images only), kept when the
+    latent graph's kNN vote agrees with confidence >= `min_confidence`. Its VAE images are
+    deskewed like everything this VAE decodes; the classifier deskews its inputs anyway. When
+    no classifier is trained (too little time) `gen_augment_` says so."""
     method = "vae"
     Config = VAEMethodConfig
 
     def _fit(self, X: np.ndarray, codes: np.ndarray, budget: Budget, callbacks: list[Callback],
-             features: np.ndarray | None = None) -> None:
+             features: np.ndarray | None = None, generator: Any = None) -> None:
+        """`generator`: a fitted SSL-GAN for `gen_augment.source` 'gan' (class docstring)."""
+        self._gen_reset()
+        gen_cfg = self._gen_config()                                  # None: option off
         cfg = self.config
         self.projection_, inputs = None, X
         if features is not None:                                      # (N, d) graph space
@@ -106,8 +130,16 @@ class VAEMethod(SSLEstimator):
         classifier_s = budget.share(1.0, reserve_s=5.0, floor_s=0.0)
         self.net_ = None
         if classifier_s is not None and classifier_s < cfg.min_classifier_s:
+            if gen_cfg is not None:
+                self._gen_keep(gen_cfg, None, stage="none", note=(
+                    "no classifier stage (too little time left: it predicts by a kNN vote in "
+                    "latent space): nothing to add generated images to"))
             report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
             return                        # no time to distil: predict by latent-space kNN vote
+        gen = None
+        if gen_cfg is not None:
+            gen = self._generate(gen_cfg, inputs, budget, callbacks, generator)
+            classifier_s = budget.share(1.0, reserve_s=5.0, floor_s=1.0)
         self.net_ = self._new_classifier()
         self.net_.encoder.load_state_dict(self.vae_.net_.encoder.state_dict())
         self.net_.mu.load_state_dict(self.vae_.net_.mu.state_dict())
@@ -116,9 +148,34 @@ class VAEMethod(SSLEstimator):
         report_stage(callbacks, "classifier", 2, 3, budget.elapsed(), metrics)
         trainer = TrainerConfig(time_budget_s=classifier_s, seed=self.random_state)
         clf_cfg = cfg.classifier if features is None else cfg.feature_classifier
-        train_classifier(self.vae_.encoder_inputs(inputs, cached=True), pseudo, weights, len(self.classes_),
+        train_classifier(self.vae_.encoder_inputs(append_rows(inputs, gen), cached=True),
+                         *extend_targets(pseudo, weights, gen, gen_cfg), len(self.classes_),
                          clf_cfg, trainer, staged(callbacks, "classifier"), net=self.net_)
         report_stage(callbacks, "done", 3, 3, budget.elapsed(), metrics)
+
+    def _generate(self, cfg: GenAugmentConfig, inputs: np.ndarray, budget: Budget,
+                  callbacks: list[Callback], given: Any) -> Generated | None:
+        """The kept generated examples for the classifier: images (M, H, W, C) uint8, or
+        graph-space vectors (M, d) in feature mode; scored by a kNN vote over the fitted
+        latents (the latent graph's node probabilities)."""
+        generator, how = self.vae_, "this method's own VAE (class regions: its pseudo-labels)"
+        if cfg.source == "gan":
+            if self.projection_ is not None:
+                self._gen_keep(cfg, None, stage="none", note="an SSL-GAN source draws pixel "
+                               "images; feature mode draws from the VAE only (source 'vae')")
+                return None
+            if (why := unusable(given, inputs.shape[1:])) is not None:
+                self._gen_keep(cfg, None, stage="none", note=why)
+                return None
+            generator, how = prepare_generator(cfg, given, inputs, self.transduction_,
+                                               budget.share(cfg.generator_share),
+                                               self.random_state, staged(callbacks, "generator"))
+        score = knn_scorer(self.vae_.transform, self.latents_, self.node_proba_)
+        gen = generate_labelled(generator, self.classes_, cfg, score, self.random_state)
+        self._gen_keep(cfg, gen, generator=how, stage="classifier", note=(
+            "" if self.projection_ is None else "feature vectors in the graph space (no "
+            "pictures of them)"))
+        return gen
 
     def _new_classifier(self) -> torch.nn.Module:
         """The VAE's encoder and latent mean plus a linear head (conv or MLP, as the VAE)."""
@@ -182,7 +239,8 @@ class VAEMethod(SSLEstimator):
                          for c in self.classes_])
 
     def _state(self) -> dict[str, Any]:
-        state = {"vae": self.vae_._state(), "vae_input_shape": list(self.vae_.input_shape_)}
+        state = {"vae": self.vae_._state(), "vae_input_shape": list(self.vae_.input_shape_),
+                 **self._gen_state()}
         if self.projection_ is not None:
             state["projection"] = self.projection_.state()
         if self.net_ is None:
@@ -193,6 +251,7 @@ class VAEMethod(SSLEstimator):
     def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
         self.projection_ = (projection_from_state(state["projection"]) if "projection" in state
                             else None)
+        self._gen_set_state(state)
         cfg = self.config.vae_for(self.input_shape_, self.representation_)
         self.vae_ = VAE.from_config(cfg, self.random_state)
         self.vae_.input_shape_ = tuple(state.get("vae_input_shape", self.input_shape_))

@@ -19,7 +19,8 @@ def _pct(acc: dict | None, key: str = "value") -> float | None:
 
 def history_frame(store: Store, limit: int = 200) -> pd.DataFrame:
     """One row per finished run, newest first: run, method, labels, validation % with its 95%
-    interval and n, test % (ground truth), baseline's validation/test %, gain in points."""
+    interval and n, test % (ground truth), baseline's validation/test %, gain in points,
+    generated images trained on (None: the option was off)."""
     rows = []
     for run in list_runs(store, limit):
         s = run.summary
@@ -36,6 +37,8 @@ def history_frame(store: Store, limit: int = 200) -> pd.DataFrame:
             "baseline test %": _pct(base.get("test")),
             "gain (points)": gain.get("test", gain.get("validation")),
             "warm start from": s.get("warm_start_run"),
+            "generated images": (s["gen_augment"].get("n_used_total", 0) if s.get("gen_augment")
+                                 else None),          # kept generated images it trained on
         })
     return pd.DataFrame(rows)
 

@@ -51,9 +51,20 @@ def summary_lines(run_id: int, method: str, s: dict[str, Any]) -> list[str]:
         lines.append("  gain over the supervised baseline: " + (gain_text(s) or "n/a"))
     if s.get("warm_start_run"):
         lines.append(f"  warm-started from run {s['warm_start_run']}")
+    if s.get("gen_augment"):
+        lines.append("  " + gen_augment_text(s["gen_augment"]))
     if s.get("representation_choice"):
         lines.append("  " + str(s["representation_choice"]))
     return lines
+
+
+def gen_augment_text(g: dict[str, Any]) -> str:
+    """One line on a run's generated training images (generated.record)."""
+    text = (f"generated images: {g.get('n_used_total', 0):,} of {g.get('n_drawn', 0):,} drawn "
+            f"kept (confidence >= {g.get('min_confidence', 0):.2f}), weight {g.get('weight', 0):g}")
+    if g.get("generator"):
+        text += f"; generator: {g['generator']}"
+    return text + (f"; {g['note']}" if g.get("note") else "")
 
 
 def run_record(run: Run, seconds: float | None = None) -> dict[str, Any]:
@@ -67,7 +78,8 @@ def run_record(run: Run, seconds: float | None = None) -> dict[str, Any]:
             "n_labels_sealed": s.get("n_labels_sealed", 0),
             "baseline": {"validation": base.get("validation"), "test": base.get("test")}
             if base else None,
-            "gain": s.get("gain"), "finished": run.summary is not None}
+            "gain": s.get("gain"), "gen_augment": s.get("gen_augment"),
+            "finished": run.summary is not None}
 
 
 COLUMNS = ("id", "method", "labels", "validation (95% CI, n, of)", "test (transductive)",
