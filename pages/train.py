@@ -9,16 +9,19 @@ from ssl_core.jobs.train_job import baseline_budget, default_budget
 from ssl_core.labeling.evaluation_split import held_out_note, sealed_mask, training_labels
 from ssl_core.labeling.label_log import current_labels
 from ssl_core.models.registry import DESCRIPTIONS, METHODS
-from ui import session, train_view
+from ssl_core.quality.marks import excluded_mask
+from ui import quality_view, session, train_view
 
 project = session.current_project()
 collection = ImageCollection(project)
 n, shape = collection.n_images, collection.shape
 st.title(f"Train · {project.name}")
-held = training_labels(current_labels(project.store, n), sealed_mask(collection, n))
+held = training_labels(current_labels(project.store, n), sealed_mask(collection, n),
+                       excluded_mask(project.store, n))
 labels = held.labels                       # what a retrain will train on: no evaluation image
 n_labeled, n_classes = int((labels >= 0).sum()), len(set(labels[labels >= 0].tolist()))
 
+quality_view.warnings_banner(project, "train")   # before Retrain: balance, label errors, copies
 left, right = st.columns([2, 3])
 method = left.selectbox("Method", list(METHODS), format_func=lambda m: f"{m} — {DESCRIPTIONS[m]}",
                         key="train_method")
@@ -53,6 +56,9 @@ if n_classes < 2:
     right.caption("Label images of at least 2 classes first (Map or Label queue).")
 if note := held_out_note(held.n_sealed):
     right.caption(note)
+if held.n_excluded:
+    right.caption(f"{held.n_excluded:,} labels are on duplicate copies you excluded (Quality "
+                  "page): they do not train.")
 if shape:
     right.caption(f"Every method sees the images as **{project_representation(project.store, shape)}**"
                   " (chosen on the Images page).")

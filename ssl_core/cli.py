@@ -125,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
                     "to the confirmed mapping; 'GT=' leaves GT unscored)")
     cm.add_argument("--rescore", action="store_true",
                     help="score the latest run again with the confirmed mapping")
+    qa = sub.add_parser("quality", help="label balance, duplicates, outliers and likely label "
+                        "errors (runs the app's quality job; parts already up to date are reused)")
+    qa.add_argument("--project", required=True)
+    qa.add_argument("--json", action="store_true", help="print JSON instead of text")
+    qa.add_argument("--force", action="store_true", help="recompute every part")
     return p
 
 
@@ -345,7 +350,27 @@ def _follow(project: Project, job_id: int):
     return job
 
 
+def _quality(args) -> int:
+    import json
+
+    from ssl_core.quality.compute import compute_quality, project_balance, quality_keys
+    from ssl_core.quality.summary import quality_summary, quality_text
+
+    project = Project.open(args.project)
+    report = compute_quality(project, None if args.json else _print_progress, force=args.force)
+    summary = quality_summary(project, report, project_balance(project), quality_keys(project))
+    print(json.dumps(summary, indent=1) if args.json else quality_text(summary))
+    return 0
+
+
+def _print_progress(fraction: float, message: str | None, _last: list = [None]) -> None:
+    if message != _last[0]:            # a new step, not every batch of the same one
+        _last[0] = message
+        print(f"[{fraction:4.0%}] {message or ''}", file=sys.stderr, flush=True)
+
+
 _COMMANDS = {"import": _import, "export-labels": _export, "export-predictions": _export_predictions,
              "export-model": _export_model, "export-imagefolder": _export_imagefolder,
              "label": _label, "undo": _undo, "representation": _representation, "map": _map,
-             "train": _train, "runs": _runs, "class-mapping": _class_mapping}
+             "train": _train, "runs": _runs, "class-mapping": _class_mapping,
+             "quality": _quality}
