@@ -115,19 +115,21 @@ def test_each_image_gets_its_most_important_flag():
     report = QualityReport({
         "label_errors": {"key": {}, "result": {"issues": [
             {"image_id": 0, "given": 5, "suggested": 6, "quality": 0.1, "flagged": True},
-            {"image_id": 1, "given": 5, "suggested": 6, "quality": 0.4, "flagged": False}]}},
+            {"image_id": 1, "given": 5, "suggested": 5, "quality": 0.4, "flagged": False},
+            {"image_id": 5, "given": 5, "suggested": 7, "quality": 0.5, "flagged": False}]}},
         "duplicates": {"key": {}, "result": {"groups": [
             {"ids": [0, 2], "exact": True, "max_distance": 0.0},
             {"ids": [3, 4], "exact": False, "max_distance": 0.1}]}},
         "outliers": {"key": {}, "result": {"ids": list(range(20, 60)), "scores": []}}})
     labels = np.full(100, -1)
-    labels[[0, 1]] = 5
+    labels[[0, 1, 5]] = 5
     excluded = np.zeros(100, bool)
     excluded[4] = True
     flags = image_flags(report, 100, labels, {}, excluded)
     named = {i: FLAGS[f] if f >= 0 else None for i, f in enumerate(flags)}
     assert named[0] == "suspected label error"            # before its duplicate flag
-    assert named[1] is None                               # cleanlab did not flag it
+    assert named[1] is None                               # not flagged, predicted as its class
+    assert named[5] == "suspected label error"            # not flagged, but predicted otherwise
     assert named[2] == "exact duplicate" and named[3] == "near duplicate"
     assert named[4] == "excluded copy"
     assert [i for i in range(20, 60) if named[i] == "outlier"] == list(range(20, 30))  # top 10
