@@ -117,7 +117,7 @@ def test_calibration_says_what_the_threshold_means(digits):
     report = find_duplicates(digits, seed=3)
     cal = report.calibration
     assert cal["n"] == dup.CALIBRATION_SAMPLE and cal["threshold"] == report.threshold > 0
-    assert cal["positive_quantiles"]["p99"] == pytest.approx(report.threshold)
+    assert cal["positive_quantiles"]["p98"] == pytest.approx(report.threshold)
     assert 0 < cal["ratio"] <= dup.MAX_RATIO
     assert cal["estimated_recall"] >= 0.95 and cal["estimated_false_link_rate"] <= 0.05
     assert cal["negative_quantiles"]["p50"] > cal["positive_quantiles"]["p95"]
