@@ -71,11 +71,16 @@ def test_quality_page_puts_wrong_labels_first_and_one_click_fixes_each(digits_wi
         for i in wrong:                                  # fixed to the truth, in the label log
             assert current[i] == ids[gt.class_names[gt.labels[i]]]
         assert set(kept_labels(project.store)) == set(kept)
-        if kept:                                         # undo a keep: the image is back first
-            page.get_by_role("button", name="Undo").first.click()
-            page.get_by_text(f"Undone: image {kept[-1]} is back for review.").first.wait_for(
-                timeout=30_000)
-            assert set(kept_labels(project.store)) == set(kept[:-1])
+        last = fixed[-1]                                 # Z undoes the last decision: a fix
+        page.get_by_role("button", name="Undo").first.click()
+        page.get_by_text(f"Undone: image {last} is back for review.").first.wait_for(timeout=30_000)
+        assert labels.current_labels(project.store)[last] == ids[gt.class_names[wrong[last]]]
+        wait_until_idle(page)
+        truth = gt.class_names[gt.labels[last]]
+        page.get_by_role("button", name=f"Relabel: {truth}").click()       # back first: fix again
+        page.get_by_text(f"Image {last} relabeled as {truth}").first.wait_for(timeout=30_000)
+        assert labels.current_labels(project.store)[last] == ids[truth]
+        wait_until_idle(page)
         screenshot(page, "quality-02-fixed")
         assert page.locator("[data-testid='stException']").count() == 0
 

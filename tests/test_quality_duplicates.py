@@ -193,3 +193,21 @@ def test_wide_features_with_their_extractor(digits):
     report = find_duplicates(x, describe=extractor, space=extractor(x).astype(np.float16))
     assert [g.ids for g in report.groups] == [(15, n), (16, n + 1)]
     assert report.calibration["estimated_recall"] >= 0.9
+
+
+def test_a_space_where_copies_are_not_closer_than_neighbours_keeps_its_groups_honest():
+    """scikit-learn's 8x8 digits as they are: a 2 px shift is a quarter of the image, so copies
+    are about as far as different digits. The guard caps the linked negatives at 5% and says so;
+    without it the copies' 98% quantile linked far more."""
+    from sklearn.datasets import load_digits
+
+    images = (load_digits().images * 16).clip(0, 255).astype(np.uint8)[..., None]   # (1797, 8, 8, 1)
+    report = find_duplicates(images, seed=0)
+    cal = report.calibration
+    assert cal["precision_guard"] is True
+    assert cal["estimated_false_link_rate"] <= dup.MAX_FALSE_LINK
+    assert report.threshold < cal["positive_quantiles"]["p98"]
+    linked_before = dup._precision_guard(cal["positive_quantiles"]["p98"], 1e9,
+                                         np.array([0.1] * 60 + [1.0] * 40), np.zeros(100))
+    assert linked_before == (np.nextafter(0.1, -np.inf), True)    # 60% linked -> below them all
+    assert dup._precision_guard(0.05, 1e9, np.array([0.1] * 100), np.zeros(100)) == (0.05, False)

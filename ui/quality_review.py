@@ -128,14 +128,14 @@ def review(project: Project, key: str = "qr") -> None:
         a, b, c, z = st.columns(4)
         if suggested in names and a.button(
                 f"Relabel: {escape_markdown(names[suggested])}", key=f"{key}-{image}-fix",
-                type="primary", shortcut="R", width="stretch"):
+                type="primary", shortcut="F", width="stretch"):
             _decide(project, "label", image, suggested,
                     f"Image {image} relabeled as **{escape_markdown(names[suggested])}**")
         if b.button(f"Keep: {escape_markdown(names.get(given, '?'))}", key=f"{key}-{image}-keep",
                     shortcut="K", width="stretch", disabled=given not in names):
             _decide(project, "kept", image, given, f"Image {image} kept as "
                     f"**{escape_markdown(names.get(given, '?'))}**")
-        if c.button("Clear label", key=f"{key}-{image}-clear", shortcut="C", width="stretch"):
+        if c.button("Clear label", key=f"{key}-{image}-clear", shortcut="X", width="stretch"):
             _decide(project, "label", image, None, f"Image {image}'s label cleared")
         if z.button("Undo", key=f"{key}-undo", shortcut="Z", width="stretch"):
             _undo(project)
@@ -145,6 +145,7 @@ def review(project: Project, key: str = "qr") -> None:
         if other is not None:
             _decide(project, "label", image, other,
                     f"Image {image} relabeled as **{escape_markdown(names[other])}**")
-        st.caption("Keys: **R** relabel as suggested · **K** keep · **C** clear · **Z** undo.")
+        st.caption("Keys: **F** fix (relabel as suggested) · **K** keep · **X** clear · **Z** undo "
+                   "(Streamlit reserves C and R).")
         if last:
             st.caption(last)

@@ -81,6 +81,11 @@ def duplicates_section(project: Project, result: dict | None) -> None:
                "re-encoded, shifted and rescaled copies of this project's own images"
                + (f"; estimated recall {cal['estimated_recall']:.0%}" if "estimated_recall" in cal
                   else "") + f"). Found in {result.get('seconds', 0):.0f} s.")
+    if cal.get("precision_guard"):
+        st.info("In these images' descriptor, re-encoded or shifted copies are hardly closer "
+                "than different images, so the threshold was tightened to keep the groups "
+                f"right: about {1 - cal.get('estimated_recall', 0):.0%} of near-duplicates may be "
+                "missed (exact copies are always found).")
     if not groups:
         return
     images = ImageCollection(project)
