@@ -124,12 +124,14 @@ def main() -> None:
     ap.add_argument("--path", default=None, help="for the folder plans: a folder of class folders")
     ap.add_argument("--out", default=str(RESULTS), help="where the rows go (and which are done)")
     ap.add_argument("--methods", default=None, help="only these methods of the plan (comma list)")
+    ap.add_argument("--datasets", default=None, help="only these datasets of the plan (comma list)")
     args = ap.parse_args()
     out = Path(args.out)
     done = {row_key(json.loads(line)) for line in out.read_text().splitlines()} if out.exists() else set()
     only = set(args.methods.split(",")) if args.methods else None
+    datasets = set(args.datasets.split(",")) if args.datasets else None
     for dataset, method, n, budget, seeds, extra in PLANS[args.plan]:
-        if only and method not in only:
+        if (only and method not in only) or (datasets and dataset not in datasets):
             continue
         for seed in seeds:
             if run_key(dataset, method, n, budget, seed, extra) in done:
