@@ -207,7 +207,9 @@ def test_a_space_where_copies_are_not_closer_than_neighbours_keeps_its_groups_ho
     assert cal["precision_guard"] is True
     assert cal["estimated_false_link_rate"] <= dup.MAX_FALSE_LINK
     assert report.threshold < cal["positive_quantiles"]["p98"]
-    linked_before = dup._precision_guard(cal["positive_quantiles"]["p98"], 1e9,
-                                         np.array([0.1] * 60 + [1.0] * 40), np.zeros(100))
+    linked_before = dup._precision_guard(0.5, 1e9, np.array([0.1] * 60 + [1.0] * 40), np.zeros(100))
     assert linked_before == (np.nextafter(0.1, -np.inf), True)    # 60% linked -> below them all
     assert dup._precision_guard(0.05, 1e9, np.array([0.1] * 100), np.zeros(100)) == (0.05, False)
+    # 10% real duplicates among the negatives, the rest far: the threshold stays
+    real = np.array([0.01] * 10 + [1.0] * 90)
+    assert dup._precision_guard(0.5, 1e9, real, np.zeros(100)) == (0.5, False)
