@@ -4,7 +4,7 @@
     .venv/bin/python scripts/readme_tables.py --check   # exit 1 with a diff when they are stale
 
 Blocks (between `<!-- name:start -->` and `<!-- name:end -->`): photos, small-project, browser,
-results, reliability, gen-augment; the code of each table family is in scripts/readme/. Every number in them
+results, reliability, gen-augment, quality; the code of each table family is in scripts/readme/. Every number in them
 comes from a JSONL row a script wrote; cells are medians with their range and run count, and a
 run over its time budget is named, never dropped. The output depends on the rows only (sorted,
 no clock), so tests/test_readme_tables.py can compare it with the committed README.
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme import benchmarks_section, gen_augment, photos, reliability, results  # noqa: E402
+from readme import benchmarks_section, gen_augment, photos, quality, reliability, results  # noqa: E402
 from readme.common import README, ROOT, SVG, replace_block  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def render(text: str) -> tuple[str, str]:
                         ("small-project", benchmarks_section.small_project_block()),
                         ("browser", benchmarks_section.browser_block()),
                         ("results", body), ("reliability", reliability.block()),
-                        ("gen-augment", gen_augment.block())):
+                        ("gen-augment", gen_augment.block()), ("quality", quality.block())):
         text = replace_block(text, name, block)
     return text, svg
 
