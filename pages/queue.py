@@ -16,7 +16,6 @@ import numpy as np
 import streamlit as st
 
 from ssl_core.data.collection import ImageCollection
-from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.labeling import queue as labelqueue
 from ssl_core.labeling.classes import LabelError, list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask
@@ -27,6 +26,7 @@ from ssl_core.project.store import StoreError
 from ssl_core.quality.marks import excluded_mask
 from ssl_core.results.predictions import load_predictions
 from ui import quality_review, session
+from ui.image_view import show_image
 from ui.text import escape_markdown
 
 SKIP = -2
@@ -133,10 +133,7 @@ def one_at_a_time() -> None:
     i = rest[0]
     (guess,), (confidence,) = guesses([i])
     left, right = st.columns([1, 2], gap="large")
-    with left:
-        scale = max(1, 256 // max(images.shape[:2]))
-        st.image(contact_sheet(images.images()[[i]], cols=1, scale=scale, pad=0),
-                 caption=f"image {i}")
+    show_image(images, i, 256, where=left)
     with right:
         done = len(order) - len(rest)
         st.progress(done / len(order), text=f"{done} of {len(order)} labeled · {len(rest)} to go")
@@ -180,11 +177,9 @@ def grid() -> None:
     guess, _ = guesses(rest)
     with st.form("queue_form", border=False):
         cols = st.columns(6)
-        scale = max(1, 96 // images.shape[0])
         for k, i in enumerate(picks):
             with cols[k % 6]:
-                st.image(contact_sheet(images.images()[[i]], cols=1, scale=scale, pad=0),
-                         caption=f"image {i}")
+                show_image(images, i, 96)
                 st.selectbox(f"class of {i}", options, index=options.index(guess[k]), key=f"q-{i}",
                              label_visibility="collapsed",
                              format_func=lambda c: "— skip —" if c == SKIP else names[c])

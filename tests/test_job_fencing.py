@@ -19,9 +19,9 @@ from ssl_core.features.choice import META_KEY, PIXELS
 from ssl_core.jobs import records as jobs
 from ssl_core.jobs import train_job, worker
 from ssl_core.jobs.records import ClaimLost, JobStatus
-from ssl_core.jobs.retrain import labels_version, record_snapshot, request_retrain
+from ssl_core.jobs.retrain import record_snapshot, request_retrain
 from ssl_core.labeling.classes import add_class
-from ssl_core.labeling.label_log import set_labels
+from ssl_core.labeling.label_log import labels_version, set_labels
 from ssl_core.results.predictions import load_predictions, predictions_path, save_predictions
 from ssl_core.results.runs import list_runs, log_metrics, run_metrics
 

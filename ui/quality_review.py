@@ -1,6 +1,6 @@
 """Review suspected label errors one at a time: the image, the label it has, the label the
 model suggests (out of sample: the image's own label was hidden when it was predicted), and its
-nearest labeled neighbours on the map. Relabel, keep or clear in place; Z undoes the last
+nearest labeled neighbours (label_errors.py). Relabel, keep or clear in place; Z undoes the last
 decision. Used by the Quality page and by the Label queue's "review suspected errors".
 
 Relabel and clear are label-log actions (label_log.set_labels), so the app's undo undoes them
@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
 import streamlit as st
 
 from ssl_core.data.collection import ImageCollection
-from ssl_core.data.thumbnails import contact_sheet
 from ssl_core.labeling.classes import LabelError, list_classes
 from ssl_core.labeling.label_log import current_labels, set_labels, undo_last
-from ssl_core.latentmap.map_files import load_map
-from ssl_core.neighbours import knn_query
 from ssl_core.project.folder import Project
 from ssl_core.project.store import StoreError
 from ssl_core.quality.marks import keep_label, kept_labels, withdraw_kept
 from ssl_core.quality.report import flagged_label_errors, load_report
 from ui import session
+from ui.image_view import show_image
 from ui.text import escape_markdown
 
 UNDO_KEY = "quality_review_undo"     # session stack of ("label", image) | ("kept", image)
@@ -35,21 +32,6 @@ def suspects(project: Project, n: int) -> list[dict]:
     report = load_report(project)
     return flagged_label_errors(report.result("label_errors"), current_labels(project.store, n),
                                 kept_labels(project.store))
-
-
-def _nearest_labeled(project: Project, labels: np.ndarray, image: int) -> list[int]:
-    """The labeled images nearest to `image` in the map's latent space (none without a map): for
-    a report written before label_errors.py kept each issue's neighbours."""
-    map_data = load_map(project, allow_stale=True)
-    if map_data is None or image >= len(map_data.latents):
-        return []
-    m = len(map_data.latents)
-    others = np.flatnonzero(labels[:m] >= 0)
-    others = others[others != image]
-    if len(others) == 0:
-        return []
-    idx, _ = knn_query(map_data.latents[[image]], map_data.latents[others], NEIGHBOURS)
-    return [int(others[j]) for j in idx[0]]
 
 
 def _decide(project: Project, kind: str, image: int, class_id: int | None, message: str) -> None:
@@ -107,24 +89,17 @@ def review(project: Project, key: str = "qr") -> None:
     issue = open_[0]
     image, given, suggested = int(issue["image_id"]), int(issue["given"]), int(issue["suggested"])
     left, right = st.columns([1, 2], gap="large")
-    with left:
-        scale = max(1, 256 // max(images.shape[:2]))
-        st.image(contact_sheet(images.images()[[image]], cols=1, scale=scale, pad=0),
-                 caption=f"image {image}")
+    show_image(images, image, 256, where=left)
     with right:
         st.markdown(f"**{len(open_)}** suspected label errors to review. Image {image} is labeled "
                     f"**{escape_markdown(names.get(given, '?'))}**; predicted without its own "
                     f"label, it looks like **{escape_markdown(names.get(suggested, '?'))}** "
                     f"(label quality {float(issue['quality']):.2f}: lower is more suspect).")
-        near = ([int(j) for j in issue["neighbours"] if labels[int(j)] >= 0][:NEIGHBOURS]
-                if issue.get("neighbours") else _nearest_labeled(project, labels, image))
+        near = [int(j) for j in issue.get("neighbours", ()) if labels[int(j)] >= 0][:NEIGHBOURS]
         if near:
             st.caption("Its nearest labeled neighbours (in the space the method labels in):")
-            cols = st.columns(len(near))
-            nscale = max(1, 64 // max(images.shape[:2]))
-            for col, j in zip(cols, near):
-                col.image(contact_sheet(images.images()[[j]], cols=1, scale=nscale, pad=0),
-                          caption=escape_markdown(names.get(int(labels[j]), "?")))
+            for col, j in zip(st.columns(len(near)), near):
+                show_image(images, j, 64, escape_markdown(names.get(int(labels[j]), "?")), col)
         a, b, c, z = st.columns(4)
         if suggested in names and a.button(
                 f"Relabel: {escape_markdown(names[suggested])}", key=f"{key}-{image}-fix",

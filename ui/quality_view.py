@@ -17,7 +17,7 @@ from ssl_core.project.store import StoreError
 from ssl_core.quality.balance import BalanceReport
 from ssl_core.quality.compute import project_balance, quality_keys
 from ssl_core.quality.marks import excluded_mask, set_excluded
-from ssl_core.quality.report import load_report, straddles
+from ssl_core.quality.report import QualityReport, load_report, straddles
 from ssl_core.quality.summary import quality_summary
 from ui import session
 from ui.text import escape_markdown
@@ -27,14 +27,16 @@ GROUPS_SHOWN = 12
 OUTLIERS_SHOWN = 48
 
 
-def warnings_banner(project: Project, where: str) -> None:
+def warnings_banner(project: Project, where: str, report: QualityReport | None = None,
+                    keys: dict | None = None) -> None:
     """Balance warnings (always current) and what the last quality check found, each with a
-    link to the Quality page. `where`: 'train' (before Retrain) or 'images' (after an import)."""
+    link to the Quality page. `where`: 'train' (before Retrain) or 'images' (after an import);
+    `report` and `keys` when the caller has read them already."""
     balance = project_balance(project)
     lines = list(balance.warnings) if where == "train" else []
-    report = load_report(project)
+    report = report or load_report(project)
     if report.parts:
-        s = quality_summary(project, report, balance, quality_keys(project))
+        s = quality_summary(project, report, balance, keys or quality_keys(project))
         if (e := s["label_errors"]) and e["flagged"]:
             lines.append(f"{e['flagged']} of your labels look wrong (suspected label errors).")
         if (d := s["duplicates"]) and d["still_included_copies"]:
@@ -174,8 +176,9 @@ def after_import(project: Project, n_images: int) -> None:
     from ssl_core.jobs import records as jobs
     from ssl_core.jobs import worker
 
-    warnings_banner(project, "images")
-    if not n_images or "duplicates" not in load_report(project).stale_parts(quality_keys(project)):
+    report, keys = load_report(project), quality_keys(project)     # read once for both
+    warnings_banner(project, "images", report, keys)
+    if not n_images or "duplicates" not in report.stale_parts(keys):
         return
     if any(j.kind in ("quality", "map") for j in jobs.active_jobs(project.store)):
         st.caption("The new images are being checked for duplicates and outliers (Jobs page).")

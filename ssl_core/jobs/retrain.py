@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ssl_core.jobs import records as jobs
-from ssl_core.labeling.label_log import labels_version  # noqa: F401 (re-exported)
+from ssl_core.labeling.label_log import labels_version
 from ssl_core.project.folder import Project
 
 KIND = "train"

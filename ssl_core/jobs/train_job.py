@@ -32,12 +32,12 @@ import numpy as np
 from ssl_core.data.collection import GroundTruth, ImageCollection
 from ssl_core.features.choice import AUTO_KEY, META_KEY, PIXELS, default_representation
 from ssl_core.features.store import project_features
-from ssl_core.jobs.retrain import labels_version, record_snapshot, wait_for_turn
+from ssl_core.jobs.retrain import record_snapshot, wait_for_turn
 from ssl_core.jobs.train_progress import LiveReporter, write_generated
 from ssl_core.labeling.class_mapping import load_mapping
 from ssl_core.labeling.classes import list_classes
 from ssl_core.labeling.evaluation_split import sealed_mask, training_labels
-from ssl_core.labeling.label_log import labels_snapshot
+from ssl_core.labeling.label_log import labels_snapshot, labels_version
 from ssl_core.models.base import ModelFileError
 from ssl_core.models.generated import GEN_METHODS, gen_augment_for
 from ssl_core.models.registry import load_model, make_estimator
